@@ -1,0 +1,62 @@
+//! `strait mirror`: one flow from the command line, no config file.
+
+use clap::Args;
+use strait::config::{ClusterConfig, CompressionChoice, Config, IsolationChoice, MirrorConfig, StartChoice};
+
+#[derive(Args)]
+pub struct MirrorArgs {
+    /// Source cluster bootstrap servers, comma separated.
+    #[arg(long, env = "STRAIT_SOURCE", value_delimiter = ',', required = true)]
+    pub source: Vec<String>,
+    /// Target cluster bootstrap servers, comma separated.
+    #[arg(long, env = "STRAIT_TARGET", value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
+    /// Topics to copy: regular expressions matching whole names, comma separated.
+    #[arg(long, env = "STRAIT_TOPICS", value_delimiter = ',', required = true)]
+    pub topics: Vec<String>,
+    /// Topics to leave out, as regular expressions.
+    #[arg(long, env = "STRAIT_EXCLUDE", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Target topic name template with {source} and {topic}.
+    #[arg(long, env = "STRAIT_RENAME", default_value = "{topic}")]
+    pub rename: String,
+    /// keep, none, gzip, snappy, lz4 or zstd.
+    #[arg(long, env = "STRAIT_COMPRESSION", default_value = "keep")]
+    pub compression: String,
+    /// Where a partition without committed progress starts: earliest or latest.
+    #[arg(long, env = "STRAIT_START", default_value = "earliest")]
+    pub start: String,
+    /// read_committed or read_uncommitted.
+    #[arg(long, env = "STRAIT_ISOLATION", default_value = "read_committed")]
+    pub isolation: String,
+    /// Flow name: progress is stored in the target under the group strait.NAME.
+    #[arg(long, env = "STRAIT_NAME", default_value = "mirror")]
+    pub name: String,
+    /// Name of the source cluster, used by {source} in --rename.
+    #[arg(long, env = "STRAIT_SOURCE_NAME", default_value = "source")]
+    pub source_name: String,
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> anyhow::Result<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value))
+        .map_err(|e| anyhow::anyhow!("--{flag} {value}: {e}"))
+}
+
+pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
+    let mut m = MirrorConfig::new(&a.name, &a.source_name, "target", a.topics);
+    m.exclude = a.exclude;
+    m.rename = a.rename;
+    m.compression = parse_enum::<CompressionChoice>("compression", &a.compression)?;
+    m.start = parse_enum::<StartChoice>("start", &a.start)?;
+    m.isolation = parse_enum::<IsolationChoice>("isolation", &a.isolation)?;
+    let mut config = Config::default();
+    config.clusters.insert(a.source_name, ClusterConfig::new(a.source));
+    config.clusters.insert("target".into(), ClusterConfig::new(a.target));
+    config.mirror.push(m);
+    strait::config::validate::validate(&config)?;
+    Ok(config)
+}
+
+pub async fn run(args: MirrorArgs) -> anyhow::Result<()> {
+    super::run::run_config(to_config(args)?).await
+}

@@ -1,0 +1,146 @@
+//! Topic administration the mirror needs: create topics, add partitions, read a topic's
+//! own (non-default) configs.
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, DescribeConfigsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::{ClientError, KafkaCode, TOPIC_ALREADY_EXISTS};
+use super::Cluster;
+
+const CREATE_TOPICS: (i16, i16) = (0, 7);
+const CREATE_PARTITIONS: (i16, i16) = (0, 3);
+const DESCRIBE_CONFIGS: (i16, i16) = (1, 4);
+const TOPIC_RESOURCE: i8 = 2;
+/// Config source: set on the topic itself (not a broker or default value).
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+
+fn kafka_error(cluster: &Cluster, api: &'static str, topic: &str, code: i16, message: Option<String>) -> ClientError {
+    ClientError::Kafka {
+        cluster: cluster.name().to_owned(),
+        api,
+        topic: Some(topic.to_owned()),
+        partition: None,
+        code: KafkaCode(code),
+        message,
+    }
+}
+
+/// Creates a topic; an existing topic is not an error. `replication` -1 takes the
+/// broker's default (CreateTopics v4+); older brokers get 1.
+pub async fn create_topic(
+    cluster: &Cluster,
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(String, String)],
+) -> Result<bool, ClientError> {
+    let conn = cluster.controller().await?;
+    let version = conn
+        .pick_version(kafka_protocol::messages::ApiKey::CreateTopics, CREATE_TOPICS)
+        .map_err(|e| cluster.net_error(e))?;
+    let replication = if replication < 0 && version < 4 { 1 } else { replication };
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication)
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k.clone()))
+                        .with_value(Some(StrBytes::from_string(v.clone())))
+                })
+                .collect(),
+        );
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(30_000);
+    let response = conn
+        .request(&request, version)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    let Some(r) = response.topics.first() else {
+        return Ok(false);
+    };
+    match r.error_code {
+        0 => Ok(true),
+        TOPIC_ALREADY_EXISTS => Ok(false),
+        code => {
+            let message = r.error_message.as_ref().map(|m| m.to_string());
+            Err(kafka_error(cluster, "CreateTopics", name, code, message))
+        }
+    }
+}
+
+/// Raises a topic's partition count to `count`.
+pub async fn create_partitions(cluster: &Cluster, name: &str, count: i32) -> Result<(), ClientError> {
+    let conn = cluster.controller().await?;
+    let request = CreatePartitionsRequest::default()
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+            .with_count(count)])
+        .with_timeout_ms(30_000);
+    let (response, _) = conn
+        .request_best(&request, CREATE_PARTITIONS)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    for r in &response.results {
+        if r.error_code != 0 {
+            let message = r.error_message.as_ref().map(|m| m.to_string());
+            return Err(kafka_error(cluster, "CreatePartitions", name, r.error_code, message));
+        }
+    }
+    Ok(())
+}
+
+/// The configs set on the topic itself, as (name, value).
+pub async fn topic_configs(cluster: &Cluster, name: &str) -> Result<Vec<(String, String)>, ClientError> {
+    let conn = cluster.any_connection().await?;
+    let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+        .with_resource_type(TOPIC_RESOURCE)
+        .with_resource_name(StrBytes::from_string(name.to_owned()))
+        .with_configuration_keys(None)]);
+    let (response, _) = conn
+        .request_best(&request, DESCRIBE_CONFIGS)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    let mut out = Vec::new();
+    for r in &response.results {
+        if r.error_code != 0 {
+            let message = r.error_message.as_ref().map(|m| m.to_string());
+            return Err(kafka_error(cluster, "DescribeConfigs", name, r.error_code, message));
+        }
+        for c in &r.configs {
+            if c.config_source == DYNAMIC_TOPIC_CONFIG && !c.is_sensitive {
+                if let Some(v) = &c.value {
+                    out.push((c.name.to_string(), v.to_string()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the cluster answers CreateTopics at all (librdkafka's mock cluster does not).
+pub async fn can_create_topics(cluster: &Cluster) -> Result<bool, ClientError> {
+    let conn = cluster.controller().await?;
+    Ok(conn
+        .versions()
+        .range(kafka_protocol::messages::ApiKey::CreateTopics)
+        .is_some())
+}
+
+/// Asks for the topic with auto-creation allowed: what remains on a cluster that cannot
+/// create topics by API. The partition count is then the cluster's default.
+pub async fn auto_create_topic(cluster: &Cluster, name: &str) -> Result<(), ClientError> {
+    let conn = cluster.any_connection().await?;
+    let request = super::metadata::request(Some(&[name.to_owned()])).with_allow_auto_topic_creation(true);
+    conn.request_best(&request, super::metadata::VERSIONS)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! One Kafka cluster: bootstrap, one pipelined connection per broker, the metadata cache
+//! and leader lookup, every dial going through the address map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Mutex;
+
+use super::error::ClientError;
+use super::metadata::{self, Metadata};
+use super::AddressMap;
+use crate::net::{ConnectOptions, Connection, NetError};
+
+pub struct Cluster {
+    name: String,
+    bootstrap: Vec<String>,
+    map: AddressMap,
+    options: ConnectOptions,
+    connections: Mutex<HashMap<String, Arc<Connection>>>,
+    metadata: RwLock<Arc<Metadata>>,
+}
+
+impl Cluster {
+    pub fn new(
+        name: impl Into<String>,
+        bootstrap: Vec<String>,
+        map: AddressMap,
+        options: ConnectOptions,
+    ) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            name: name.into(),
+            bootstrap,
+            map,
+            options,
+            connections: Mutex::default(),
+            metadata: RwLock::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn address_map(&self) -> &AddressMap {
+        &self.map
+    }
+
+    pub fn net_error(&self, source: NetError) -> ClientError {
+        ClientError::Net {
+            cluster: self.name.clone(),
+            source,
+        }
+    }
+
+    /// The connection to a broker by the address it advertises (or a bootstrap address),
+    /// dialled through the address map; a dead one is replaced.
+    pub async fn connection_to(&self, advertised: &str) -> Result<Arc<Connection>, ClientError> {
+        let dial = self.map.resolve(advertised).to_owned();
+        let mut conns = self.connections.lock().await;
+        if let Some(c) = conns.get(&dial) {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let conn = Arc::new(
+            Connection::connect(&dial, self.options.clone())
+                .await
+                .map_err(|e| self.net_error(e))?,
+        );
+        if dial != advertised {
+            tracing::debug!(cluster = %self.name, %advertised, %dial, "dialling mapped address");
+        }
+        conns.insert(dial, conn.clone());
+        Ok(conn)
+    }
+
+    /// Any live connection: known brokers first, then the bootstrap list.
+    pub async fn any_connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let known: Vec<String> = self.metadata().brokers.values().map(|b| b.address()).collect();
+        let mut tried = Vec::new();
+        for addr in known.iter().chain(self.bootstrap.iter()) {
+            match self.connection_to(addr).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::debug!(cluster = %self.name, %addr, error = %e, "broker unreachable");
+                    tried.push(addr.clone());
+                }
+            }
+        }
+        Err(ClientError::NoBroker {
+            cluster: self.name.clone(),
+            tried: tried.join(", "),
+        })
+    }
+
+    /// The connection to broker `node`, per the cached metadata.
+    pub async fn broker(&self, node: i32) -> Result<Arc<Connection>, ClientError> {
+        let addr =
+            self.metadata()
+                .brokers
+                .get(&node)
+                .map(|b| b.address())
+                .ok_or_else(|| ClientError::UnknownBroker {
+                    cluster: self.name.clone(),
+                    node,
+                })?;
+        self.connection_to(&addr).await
+    }
+
+    pub fn metadata(&self) -> Arc<Metadata> {
+        self.metadata.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Fetches metadata for `topics` (all when `None`) and merges it into the cache.
+    pub async fn refresh(&self, topics: Option<&[String]>) -> Result<Arc<Metadata>, ClientError> {
+        let conn = self.any_connection().await?;
+        let (response, _) = conn
+            .request_best(&metadata::request(topics), metadata::VERSIONS)
+            .await
+            .map_err(|e| self.net_error(e))?;
+        let fresh = Metadata::from_response(&response);
+        let mut slot = self.metadata.write().unwrap_or_else(|e| e.into_inner());
+        let merged = match topics {
+            None => fresh,
+            Some(_) => {
+                let mut m = (**slot).clone();
+                m.brokers = fresh.brokers;
+                m.controller = fresh.controller;
+                m.topics.extend(fresh.topics);
+                m
+            }
+        };
+        *slot = Arc::new(merged);
+        Ok(slot.clone())
+    }
+
+    /// The leader of a partition, refreshing metadata once if it is not known.
+    pub async fn leader(&self, topic: &str, partition: i32) -> Result<i32, ClientError> {
+        if let Some(node) = self.metadata().leader(topic, partition) {
+            return Ok(node);
+        }
+        self.refresh(Some(&[topic.to_owned()])).await?;
+        self.metadata()
+            .leader(topic, partition)
+            .ok_or_else(|| ClientError::NoLeader {
+                cluster: self.name.clone(),
+                topic: topic.to_owned(),
+                partition,
+            })
+    }
+
+    /// The controller, or any broker when the cluster does not name one.
+    pub async fn controller(&self) -> Result<Arc<Connection>, ClientError> {
+        let controller = self.metadata().controller;
+        if controller >= 0 {
+            if let Ok(c) = self.broker(controller).await {
+                return Ok(c);
+            }
+        }
+        self.any_connection().await
+    }
+}

@@ -1,0 +1,158 @@
+//! Offsets stored under a consumer group of a cluster. The mirror keeps its progress
+//! (the next source offset of each partition) this way in the target cluster, so a
+//! restart on any host resumes from what the target acknowledged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::{ClientError, KafkaCode};
+use super::Cluster;
+use crate::net::Connection;
+
+const FIND_COORDINATOR: (i16, i16) = (0, 3);
+const OFFSET_COMMIT: (i16, i16) = (2, 7);
+const OFFSET_FETCH: (i16, i16) = (1, 7);
+
+fn kafka_error(
+    cluster: &Cluster,
+    api: &'static str,
+    topic: Option<&str>,
+    partition: Option<i32>,
+    code: i16,
+) -> ClientError {
+    ClientError::Kafka {
+        cluster: cluster.name().to_owned(),
+        api,
+        topic: topic.map(str::to_owned),
+        partition,
+        code: KafkaCode(code),
+        message: None,
+    }
+}
+
+/// The group coordinator's connection.
+pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>, ClientError> {
+    let conn = cluster.any_connection().await?;
+    let request = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_owned()))
+        .with_key_type(0);
+    let (response, _) = conn
+        .request_best(&request, FIND_COORDINATOR)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    if response.error_code != 0 {
+        return Err(kafka_error(cluster, "FindCoordinator", None, None, response.error_code));
+    }
+    cluster
+        .connection_to(&format!("{}:{}", response.host.as_str(), response.port))
+        .await
+}
+
+/// One committed position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub metadata: String,
+}
+
+pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> Result<(), ClientError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    let conn = coordinator(cluster, group).await?;
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for p in positions {
+        let partition = OffsetCommitRequestPartition::default()
+            .with_partition_index(p.partition)
+            .with_committed_offset(p.offset)
+            .with_committed_leader_epoch(-1)
+            .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(p.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::default())
+        .with_retention_time_ms(-1)
+        .with_topics(topics);
+    let (response, _) = conn
+        .request_best(&request, OFFSET_COMMIT)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    for t in &response.topics {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                return Err(kafka_error(
+                    cluster,
+                    "OffsetCommit",
+                    Some(t.name.0.as_str()),
+                    Some(p.partition_index),
+                    p.error_code,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Committed offsets of `group` for the given partitions; absent ones are left out.
+pub async fn fetch(
+    cluster: &Cluster,
+    group: &str,
+    partitions: &[(String, i32)],
+) -> Result<HashMap<(String, i32), i64>, ClientError> {
+    let conn = coordinator(cluster, group).await?;
+    let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partition_indexes.push(*partition),
+            None => topics.push(
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                    .with_partition_indexes(vec![*partition]),
+            ),
+        }
+    }
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+        .with_topics(Some(topics));
+    let (response, _) = conn
+        .request_best(&request, OFFSET_FETCH)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    if response.error_code != 0 {
+        return Err(kafka_error(cluster, "OffsetFetch", None, None, response.error_code));
+    }
+    let mut out = HashMap::new();
+    for t in &response.topics {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                return Err(kafka_error(
+                    cluster,
+                    "OffsetFetch",
+                    Some(t.name.0.as_str()),
+                    Some(p.partition_index),
+                    p.error_code,
+                ));
+            }
+            if p.committed_offset >= 0 {
+                out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+            }
+        }
+    }
+    Ok(out)
+}

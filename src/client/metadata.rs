@@ -1,0 +1,123 @@
+//! The cluster metadata strait keeps: brokers with their advertised addresses, and per
+//! topic its partitions and their leaders.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::KafkaCode;
+
+/// Versions of Metadata strait speaks.
+pub const VERSIONS: (i16, i16) = (1, 12);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+impl Broker {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub id: i32,
+    pub leader: i32,
+    pub error: i16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub error: i16,
+    pub internal: bool,
+    pub partitions: Vec<PartitionMeta>,
+}
+
+impl TopicMeta {
+    pub fn error(&self) -> Option<KafkaCode> {
+        (self.error != 0).then_some(KafkaCode(self.error))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub brokers: BTreeMap<i32, Broker>,
+    pub controller: i32,
+    pub topics: HashMap<String, TopicMeta>,
+}
+
+impl Metadata {
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let t = self.topics.get(topic)?;
+        let p = t.partitions.iter().find(|p| p.id == partition)?;
+        (p.leader >= 0).then_some(p.leader)
+    }
+
+    pub fn from_response(r: &MetadataResponse) -> Metadata {
+        let brokers = r
+            .brokers
+            .iter()
+            .map(|b| {
+                let broker = Broker {
+                    node_id: b.node_id.0,
+                    host: b.host.to_string(),
+                    port: b.port,
+                    rack: b.rack.as_ref().map(|s| s.to_string()),
+                };
+                (broker.node_id, broker)
+            })
+            .collect();
+        let topics = r
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let name = t.name.as_ref()?.0.to_string();
+                let mut partitions: Vec<PartitionMeta> = t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionMeta {
+                        id: p.partition_index,
+                        leader: p.leader_id.0,
+                        error: p.error_code,
+                    })
+                    .collect();
+                partitions.sort_by_key(|p| p.id);
+                Some((
+                    name.clone(),
+                    TopicMeta {
+                        name,
+                        error: t.error_code,
+                        internal: t.is_internal,
+                        partitions,
+                    },
+                ))
+            })
+            .collect();
+        Metadata {
+            brokers,
+            controller: r.controller_id.0,
+            topics,
+        }
+    }
+}
+
+/// A request for the given topics, or all topics when `None`. Never creates topics.
+pub fn request(topics: Option<&[String]>) -> MetadataRequest {
+    let topics = topics.map(|names| {
+        names
+            .iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(n.clone())))))
+            .collect()
+    });
+    MetadataRequest::default()
+        .with_topics(topics)
+        .with_allow_auto_topic_creation(false)
+}

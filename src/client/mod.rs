@@ -1,0 +1,18 @@
+//! A Kafka cluster as strait sees it: bootstrap, metadata, leaders, the broker-address
+//! map, and the requests the mirror and proxy need. Knows nothing of mirroring policy.
+
+pub mod address_map;
+pub mod admin;
+pub mod cluster;
+pub mod error;
+pub mod fetch;
+pub mod group_offsets;
+pub mod metadata;
+pub mod offsets;
+pub mod produce;
+pub mod producer_id;
+
+pub use address_map::AddressMap;
+pub use cluster::Cluster;
+pub use error::{ClientError, KafkaCode};
+pub use metadata::Metadata;

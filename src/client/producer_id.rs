@@ -1,0 +1,42 @@
+//! InitProducerId: the idempotent producer identity strait stamps on forwarded batches,
+//! so that the target broker drops strait's own retries instead of storing them twice.
+
+use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
+
+use super::error::{ClientError, KafkaCode};
+use super::Cluster;
+
+const VERSIONS: (i16, i16) = (0, 4);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    pub id: i64,
+    pub epoch: i16,
+}
+
+pub async fn init_producer_id(cluster: &Cluster) -> Result<ProducerIdentity, ClientError> {
+    let conn = cluster.any_connection().await?;
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(-1)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let (response, _) = conn
+        .request_best(&request, VERSIONS)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    if response.error_code != 0 {
+        return Err(ClientError::Kafka {
+            cluster: cluster.name().to_owned(),
+            api: "InitProducerId",
+            topic: None,
+            partition: None,
+            code: KafkaCode(response.error_code),
+            message: None,
+        });
+    }
+    Ok(ProducerIdentity {
+        id: response.producer_id.0,
+        epoch: response.producer_epoch,
+    })
+}

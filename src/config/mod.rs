@@ -1,0 +1,74 @@
+//! The TOML model shared by `strait run`, `strait check` and the one-flow command lines:
+//! parsed strictly (unknown keys are errors), secrets resolved, validated up front.
+
+pub mod error;
+pub mod model;
+pub mod secret;
+pub mod validate;
+
+pub use error::ConfigError;
+pub use model::*;
+pub use secret::Secret;
+
+/// Reads, parses and validates a config file.
+pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text)
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    validate::validate(&config)?;
+    Ok(config)
+}
+
+/// The client-layer cluster for a `[clusters.NAME]` section, secrets resolved.
+pub fn connect_cluster(name: &str, c: &ClusterConfig) -> Result<std::sync::Arc<crate::client::Cluster>, ConfigError> {
+    use crate::net::{sasl, tls};
+    let key = |field: &str| format!("clusters.{name}.{field}");
+    let tls = match &c.tls {
+        None => None,
+        Some(t) => {
+            let files = tls::TlsFiles {
+                ca: t.ca.as_ref().map(Into::into),
+                cert: t.cert.as_ref().map(Into::into),
+                key: t.key.as_ref().map(Into::into),
+                server_name: t.server_name.clone(),
+            };
+            Some(
+                tls::TlsSettings::from_files(&files)
+                    .map_err(|e| error::invalid(key("tls"), "(files)", format!("usable TLS files: {e}")))?,
+            )
+        }
+    };
+    let sasl = match &c.sasl {
+        None => None,
+        Some(s) => Some(sasl::SaslConfig {
+            mechanism: match s.mechanism {
+                SaslMechanism::Plain => sasl::Mechanism::Plain,
+                SaslMechanism::ScramSha256 => sasl::Mechanism::ScramSha256,
+                SaslMechanism::ScramSha512 => sasl::Mechanism::ScramSha512,
+            },
+            username: s.username.clone(),
+            password: s.password.resolve(&key("sasl.password"))?,
+        }),
+    };
+    let options = crate::net::ConnectOptions {
+        client_id: c.client_id.clone(),
+        tls,
+        sasl,
+        connect_timeout: std::time::Duration::from_millis(c.connect_timeout_ms),
+        request_timeout: std::time::Duration::from_millis(c.request_timeout_ms),
+        max_frame: c.max_frame_bytes,
+    };
+    Ok(crate::client::Cluster::new(
+        name,
+        c.bootstrap.clone(),
+        crate::client::AddressMap::new(c.address_map.clone()),
+        options,
+    ))
+}

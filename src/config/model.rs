@@ -1,0 +1,276 @@
+//! The config file's shape. Every option is documented in `config.example.toml`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use super::Secret;
+use crate::wire::codec::Compression;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    #[serde(default)]
+    pub mirror: Vec<MirrorConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub bootstrap: Vec<String>,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Advertised `host:port` -> the `host:port` strait dials instead.
+    #[serde(default)]
+    pub address_map: HashMap<String, String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub sasl: Option<SaslSection>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslSection {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionChoice {
+    Keep,
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl CompressionChoice {
+    /// The codec to write, or `None` to keep each batch's own.
+    pub fn codec(self) -> Option<Compression> {
+        match self {
+            CompressionChoice::Keep => None,
+            CompressionChoice::None => Some(Compression::None),
+            CompressionChoice::Gzip => Some(Compression::Gzip),
+            CompressionChoice::Snappy => Some(Compression::Snappy),
+            CompressionChoice::Lz4 => Some(Compression::Lz4),
+            CompressionChoice::Zstd => Some(Compression::Zstd),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationChoice {
+    ReadCommitted,
+    ReadUncommitted,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartChoice {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutOfRangePolicy {
+    Earliest,
+    Latest,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CorruptPolicy {
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default = "default_rename")]
+    pub rename: String,
+    #[serde(default = "default_compression")]
+    pub compression: CompressionChoice,
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    #[serde(default = "default_isolation")]
+    pub isolation: IsolationChoice,
+    #[serde(default = "default_start")]
+    pub start: StartChoice,
+    #[serde(default = "default_out_of_range")]
+    pub on_offset_out_of_range: OutOfRangePolicy,
+    #[serde(default = "default_corrupt")]
+    pub on_corrupt_batch: CorruptPolicy,
+    #[serde(default = "default_true")]
+    pub create_topics: bool,
+    #[serde(default = "default_replication")]
+    pub replication_factor: i16,
+    #[serde(default = "default_exclude_configs")]
+    pub exclude_configs: Vec<String>,
+    #[serde(default = "default_topic_refresh_secs")]
+    pub topic_refresh_secs: u64,
+    #[serde(default = "default_fetch_max_bytes")]
+    pub fetch_max_bytes: i32,
+    #[serde(default = "default_partition_max_bytes")]
+    pub partition_max_bytes: i32,
+    #[serde(default = "default_fetch_max_wait_ms")]
+    pub fetch_max_wait_ms: i32,
+    #[serde(default = "default_max_decompressed_bytes")]
+    pub max_decompressed_bytes: usize,
+    #[serde(default = "default_produce_timeout_ms")]
+    pub produce_timeout_ms: i32,
+}
+
+fn default_client_id() -> String {
+    "strait".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_frame_bytes() -> usize {
+    crate::wire::frame::DEFAULT_MAX_FRAME
+}
+pub fn default_rename() -> String {
+    "{topic}".into()
+}
+fn default_compression() -> CompressionChoice {
+    CompressionChoice::Keep
+}
+fn default_isolation() -> IsolationChoice {
+    IsolationChoice::ReadCommitted
+}
+fn default_start() -> StartChoice {
+    StartChoice::Earliest
+}
+fn default_out_of_range() -> OutOfRangePolicy {
+    OutOfRangePolicy::Earliest
+}
+fn default_corrupt() -> CorruptPolicy {
+    CorruptPolicy::Fail
+}
+fn default_true() -> bool {
+    true
+}
+fn default_replication() -> i16 {
+    -1
+}
+/// Configs that describe the source cluster's placement, not the data: copying them
+/// would fail or mislead on the target (the same list MirrorMaker 2 leaves out).
+pub fn default_exclude_configs() -> Vec<String> {
+    [
+        "follower.replication.throttled.replicas",
+        "leader.replication.throttled.replicas",
+        "message.timestamp.difference.max.ms",
+        "message.timestamp.type",
+        "unclean.leader.election.enable",
+        "min.insync.replicas",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+fn default_topic_refresh_secs() -> u64 {
+    60
+}
+fn default_fetch_max_bytes() -> i32 {
+    16 * 1024 * 1024
+}
+fn default_partition_max_bytes() -> i32 {
+    1024 * 1024
+}
+fn default_fetch_max_wait_ms() -> i32 {
+    500
+}
+fn default_max_decompressed_bytes() -> usize {
+    crate::wire::codec::DEFAULT_MAX_DECOMPRESSED
+}
+fn default_produce_timeout_ms() -> i32 {
+    30_000
+}
+
+impl MirrorConfig {
+    /// A flow with every option at its default.
+    pub fn new(name: &str, source: &str, target: &str, topics: Vec<String>) -> MirrorConfig {
+        MirrorConfig {
+            name: name.into(),
+            source: source.into(),
+            target: target.into(),
+            topics,
+            exclude: Vec::new(),
+            rename: default_rename(),
+            compression: default_compression(),
+            compression_level: None,
+            isolation: default_isolation(),
+            start: default_start(),
+            on_offset_out_of_range: default_out_of_range(),
+            on_corrupt_batch: default_corrupt(),
+            create_topics: true,
+            replication_factor: default_replication(),
+            exclude_configs: default_exclude_configs(),
+            topic_refresh_secs: default_topic_refresh_secs(),
+            fetch_max_bytes: default_fetch_max_bytes(),
+            partition_max_bytes: default_partition_max_bytes(),
+            fetch_max_wait_ms: default_fetch_max_wait_ms(),
+            max_decompressed_bytes: default_max_decompressed_bytes(),
+            produce_timeout_ms: default_produce_timeout_ms(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn new(bootstrap: Vec<String>) -> ClusterConfig {
+        ClusterConfig {
+            bootstrap,
+            client_id: default_client_id(),
+            address_map: HashMap::new(),
+            tls: None,
+            sasl: None,
+            connect_timeout_ms: default_connect_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            max_frame_bytes: default_max_frame_bytes(),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Up-front validation: every problem names its key, the value and what is expected, so
+//! that a bad config never half-starts.
+
+use super::error::invalid;
+use super::{Config, ConfigError, MirrorConfig};
+
+fn check_address(key: &str, addr: &str) -> Result<(), ConfigError> {
+    let ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !ok {
+        return Err(invalid(
+            key,
+            format!("{addr:?}"),
+            "an address as host:port with a port from 1 to 65535",
+        ));
+    }
+    Ok(())
+}
+
+fn check_regexes(key: &str, patterns: &[String]) -> Result<(), ConfigError> {
+    for (i, p) in patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(p) {
+            return Err(invalid(
+                format!("{key}[{i}]"),
+                format!("{p:?}"),
+                format!("a valid regular expression ({e})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A rename template may use `{source}` and `{topic}` and must use `{topic}`, or every
+/// topic of the flow would land in one target topic.
+fn check_rename(key: &str, template: &str) -> Result<(), ConfigError> {
+    let stripped = template.replace("{source}", "").replace("{topic}", "");
+    if stripped.contains('{') || stripped.contains('}') {
+        return Err(invalid(
+            key,
+            format!("{template:?}"),
+            "a template using only the placeholders {source} and {topic}",
+        ));
+    }
+    if !template.contains("{topic}") {
+        return Err(invalid(key, format!("{template:?}"), "a template containing {topic}"));
+    }
+    Ok(())
+}
+
+fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
+    if value <= 0 {
+        return Err(invalid(key, value, "a number greater than 0"));
+    }
+    Ok(())
+}
+
+fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("mirror[{i}].{field}");
+    if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(invalid(
+            key("name"),
+            format!("{:?}", m.name),
+            "a non-empty name of letters, digits, '.', '_' or '-'",
+        ));
+    }
+    for (field, cluster) in [("source", &m.source), ("target", &m.target)] {
+        if !config.clusters.contains_key(cluster) {
+            let known: Vec<&String> = config.clusters.keys().collect();
+            return Err(invalid(
+                key(field),
+                format!("{cluster:?}"),
+                format!("the name of a [clusters.NAME] section (have {known:?})"),
+            ));
+        }
+    }
+    if m.topics.is_empty() {
+        return Err(invalid(key("topics"), "[]", "at least one topic regular expression"));
+    }
+    check_regexes(&key("topics"), &m.topics)?;
+    check_regexes(&key("exclude"), &m.exclude)?;
+    check_rename(&key("rename"), &m.rename)?;
+    if m.source == m.target && m.rename == "{topic}" {
+        return Err(invalid(
+            key("rename"),
+            "\"{topic}\"",
+            "a rename template other than {topic} when source and target are the same cluster",
+        ));
+    }
+    if let Some(level) = m.compression_level {
+        let codec = m.compression.codec();
+        let range = match codec {
+            Some(crate::wire::codec::Compression::Gzip) => 1..=9,
+            Some(crate::wire::codec::Compression::Zstd) => -7..=22,
+            _ => {
+                return Err(invalid(
+                    key("compression_level"),
+                    level,
+                    "no level unless compression is gzip or zstd",
+                ))
+            }
+        };
+        if !range.contains(&level) {
+            return Err(invalid(
+                key("compression_level"),
+                level,
+                format!("a level in {range:?}"),
+            ));
+        }
+    }
+    if m.replication_factor == 0 || m.replication_factor < -1 {
+        return Err(invalid(
+            key("replication_factor"),
+            m.replication_factor,
+            "-1 (the target's default) or a positive number",
+        ));
+    }
+    positive(&key("topic_refresh_secs"), m.topic_refresh_secs as i64)?;
+    positive(&key("fetch_max_bytes"), m.fetch_max_bytes.into())?;
+    positive(&key("partition_max_bytes"), m.partition_max_bytes.into())?;
+    positive(&key("max_decompressed_bytes"), m.max_decompressed_bytes as i64)?;
+    positive(&key("produce_timeout_ms"), m.produce_timeout_ms.into())?;
+    if m.fetch_max_wait_ms < 0 {
+        return Err(invalid(
+            key("fetch_max_wait_ms"),
+            m.fetch_max_wait_ms,
+            "0 or more milliseconds",
+        ));
+    }
+    if m.partition_max_bytes > m.fetch_max_bytes {
+        return Err(invalid(
+            key("partition_max_bytes"),
+            m.partition_max_bytes,
+            format!("at most fetch_max_bytes ({})", m.fetch_max_bytes),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    for (name, c) in &config.clusters {
+        let key = |field: &str| format!("clusters.{name}.{field}");
+        if c.bootstrap.is_empty() {
+            return Err(invalid(key("bootstrap"), "[]", "at least one host:port"));
+        }
+        for (i, addr) in c.bootstrap.iter().enumerate() {
+            check_address(&format!("{}[{i}]", key("bootstrap")), addr)?;
+        }
+        for (from, to) in &c.address_map {
+            check_address(&format!("{}.\"{from}\"", key("address_map")), from)?;
+            check_address(&format!("{}.\"{from}\"", key("address_map")), to)?;
+        }
+        positive(&key("request_timeout_ms"), c.request_timeout_ms as i64)?;
+        positive(&key("connect_timeout_ms"), c.connect_timeout_ms as i64)?;
+        if c.max_frame_bytes < 1024 || c.max_frame_bytes > i32::MAX as usize {
+            return Err(invalid(
+                key("max_frame_bytes"),
+                c.max_frame_bytes,
+                "from 1024 to 2147483647 bytes",
+            ));
+        }
+        if let Some(tls) = &c.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err(invalid(
+                    key("tls"),
+                    "cert without key (or key without cert)",
+                    "both cert and key for a client certificate, or neither",
+                ));
+            }
+        }
+        if let Some(sasl) = &c.sasl {
+            sasl.password.resolve(&key("sasl.password"))?;
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, m) in config.mirror.iter().enumerate() {
+        check_mirror(config, i, m)?;
+        if !names.insert(&m.name) {
+            return Err(invalid(
+                format!("mirror[{i}].name"),
+                format!("{:?}", m.name),
+                "a name no other flow uses",
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! The one error type of the mirror layer, naming the flow and, where it applies, the
+//! topic, partition and offset.
+
+use thiserror::Error;
+
+use crate::client::ClientError;
+use crate::wire::WireError;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MirrorError {
+    #[error("flow {flow}: {source}")]
+    Client { flow: String, source: ClientError },
+    #[error("flow {flow}: {topic}/{partition}: {source}")]
+    Batch {
+        flow: String,
+        topic: String,
+        partition: i32,
+        source: WireError,
+    },
+    #[error("flow {flow}: target topic {target_topic} has {target} partitions but source topic {source_topic} has {source_count}; strait never remaps partitions (raise the target's count or set create_topics = true)")]
+    TargetTooSmall {
+        flow: String,
+        source_topic: String,
+        target_topic: String,
+        source_count: usize,
+        target: usize,
+    },
+    #[error(
+        "flow {flow}: target topic {target_topic} (for source {source_topic}) does not exist and create_topics = false"
+    )]
+    TargetMissing {
+        flow: String,
+        source_topic: String,
+        target_topic: String,
+    },
+    #[error("flow {flow}: {topic}/{partition}: source offset {position} is out of range (log starts at {log_start}); {lost} records were deleted before strait copied them; policy on_offset_out_of_range = fail")]
+    OutOfRange {
+        flow: String,
+        topic: String,
+        partition: i32,
+        position: i64,
+        log_start: i64,
+        lost: i64,
+    },
+    #[error("flow {flow}: the target fenced strait's producer id ({detail}); it starts again with a new one")]
+    ProducerFenced { flow: String, detail: String },
+}

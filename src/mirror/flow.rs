@@ -1,0 +1,479 @@
+//! One flow: discovers the topics to copy, makes sure the target has them, and runs
+//! rounds until told to stop. A round fetches every partition from its source leader
+//! (one request per broker, all brokers at once), forwards what came back (all
+//! partitions at once), then commits the progress the target acknowledged.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
+use super::progress::{self, Progress};
+use super::select::select;
+use super::topics::TopicFilter;
+use super::MirrorError;
+use crate::client::admin;
+use crate::client::error::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
+use crate::client::fetch::{fetch, FetchOptions, FetchSpec, Isolation};
+use crate::client::offsets::{list_offset, EARLIEST, LATEST};
+use crate::client::producer_id::{init_producer_id, ProducerIdentity};
+use crate::client::{ClientError, Cluster, KafkaCode};
+use crate::config::{IsolationChoice, MirrorConfig, OutOfRangePolicy, StartChoice};
+use crate::wire::fetch::FetchPartition;
+
+type Key = (String, i32);
+
+struct PartitionState {
+    target_topic: String,
+    position: i64,
+    sequence: i32,
+}
+
+pub struct Flow {
+    cfg: MirrorConfig,
+    source: Arc<Cluster>,
+    target: Arc<Cluster>,
+    filter: TopicFilter,
+    partitions: BTreeMap<Key, PartitionState>,
+    producer: ProducerIdentity,
+    settings: ForwardSettings,
+}
+
+/// How long a stopping flow lets its current round finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs a flow until `shutdown` turns true; the round under way finishes first, so what
+/// the target acknowledged is committed.
+pub async fn run_flow(
+    cfg: MirrorConfig,
+    source: Arc<Cluster>,
+    target: Arc<Cluster>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), MirrorError> {
+    let mut flow = Flow::start(cfg, source, target).await?;
+    let refresh = Duration::from_secs(flow.cfg.topic_refresh_secs);
+    let mut discovered = Instant::now();
+    while !*shutdown.borrow() {
+        if discovered.elapsed() >= refresh {
+            flow.discover().await?;
+            discovered = Instant::now();
+        }
+        if flow.partitions.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let name = flow.cfg.name.clone();
+        let round = flow.round();
+        tokio::pin!(round);
+        tokio::select! {
+            r = &mut round => r?,
+            _ = shutdown.changed() => {
+                match tokio::time::timeout(SHUTDOWN_GRACE, round).await {
+                    Ok(r) => r?,
+                    Err(_) => tracing::warn!(flow = %name, "round did not finish within the grace period; unacknowledged data will be copied again on restart"),
+                }
+            }
+        }
+    }
+    tracing::info!(flow = %flow.cfg.name, "flow stopped");
+    Ok(())
+}
+
+impl Flow {
+    fn err(&self, source: ClientError) -> MirrorError {
+        MirrorError::Client {
+            flow: self.cfg.name.clone(),
+            source,
+        }
+    }
+
+    async fn start(cfg: MirrorConfig, source: Arc<Cluster>, target: Arc<Cluster>) -> Result<Flow, MirrorError> {
+        let flow_err = |source| MirrorError::Client {
+            flow: cfg.name.clone(),
+            source,
+        };
+        let producer = init_producer_id(&target).await.map_err(flow_err)?;
+        let settings = ForwardSettings {
+            compression: cfg.compression.codec(),
+            level: cfg.compression_level,
+            max_decompressed: cfg.max_decompressed_bytes,
+            on_corrupt: cfg.on_corrupt_batch,
+            produce_timeout_ms: cfg.produce_timeout_ms,
+        };
+        let mut flow = Flow {
+            filter: TopicFilter::new(&cfg),
+            cfg,
+            source,
+            target,
+            partitions: BTreeMap::new(),
+            producer,
+            settings,
+        };
+        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, "flow started");
+        flow.discover().await?;
+        Ok(flow)
+    }
+
+    /// Picks up matching source topics and new partitions of known ones.
+    async fn discover(&mut self) -> Result<(), MirrorError> {
+        let meta = self.source.refresh(None).await.map_err(|e| self.err(e))?;
+        let mut topics: Vec<_> = meta
+            .topics
+            .values()
+            .filter(|t| t.error().is_none() && self.filter.selects(&t.name, t.internal))
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        for topic in topics {
+            let known = self.partitions.keys().filter(|(t, _)| *t == topic.name).count();
+            if known == topic.partitions.len() {
+                continue;
+            }
+            let target_topic = self.filter.target_name(&topic.name);
+            match self
+                .ensure_target(&topic.name, &target_topic, topic.partitions.len())
+                .await
+            {
+                Ok(()) => {
+                    self.add_partitions(&topic.name, &target_topic, topic.partitions.len() as i32)
+                        .await?
+                }
+                Err(e @ (MirrorError::TargetTooSmall { .. } | MirrorError::TargetMissing { .. })) => {
+                    tracing::error!(error = %e, "topic not mirrored");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the target topic exists with at least `count` partitions.
+    async fn ensure_target(&self, source_topic: &str, target_topic: &str, count: usize) -> Result<(), MirrorError> {
+        let meta = self
+            .target
+            .refresh(Some(&[target_topic.to_owned()]))
+            .await
+            .map_err(|e| self.err(e))?;
+        let existing = meta
+            .topics
+            .get(target_topic)
+            .filter(|t| t.error().is_none())
+            .map(|t| t.partitions.len());
+        let too_small = |have| MirrorError::TargetTooSmall {
+            flow: self.cfg.name.clone(),
+            source_topic: source_topic.to_owned(),
+            target_topic: target_topic.to_owned(),
+            source_count: count,
+            target: have,
+        };
+        match existing {
+            Some(have) if have >= count => return Ok(()),
+            Some(have) if !self.cfg.create_topics => return Err(too_small(have)),
+            Some(have) => {
+                tracing::info!(flow = %self.cfg.name, %target_topic, from = have, to = count, "adding partitions to target topic");
+                admin::create_partitions(&self.target, target_topic, count as i32)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            None if !self.cfg.create_topics => {
+                return Err(MirrorError::TargetMissing {
+                    flow: self.cfg.name.clone(),
+                    source_topic: source_topic.to_owned(),
+                    target_topic: target_topic.to_owned(),
+                })
+            }
+            None => self.create_target(source_topic, target_topic, count).await?,
+        }
+        let have = self.await_target(target_topic, count).await?;
+        if have < count {
+            return Err(too_small(have));
+        }
+        Ok(())
+    }
+
+    async fn create_target(&self, source_topic: &str, target_topic: &str, count: usize) -> Result<(), MirrorError> {
+        if !admin::can_create_topics(&self.target).await.map_err(|e| self.err(e))? {
+            tracing::warn!(flow = %self.cfg.name, %target_topic, "target cluster cannot create topics by API (no CreateTopics); relying on its auto-creation with its default partition count");
+            return admin::auto_create_topic(&self.target, target_topic)
+                .await
+                .map_err(|e| self.err(e));
+        }
+        let configs: Vec<(String, String)> = match admin::topic_configs(&self.source, source_topic).await {
+            Ok(c) => c
+                .into_iter()
+                .filter(|(k, _)| !self.cfg.exclude_configs.contains(k))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(flow = %self.cfg.name, %source_topic, error = %e, "cannot read source topic configs; creating the target topic with the target's defaults");
+                Vec::new()
+            }
+        };
+        let rf = self.cfg.replication_factor;
+        let created = match admin::create_topic(&self.target, target_topic, count as i32, rf, &configs).await {
+            Ok(created) => created,
+            Err(e) if !configs.is_empty() => {
+                tracing::warn!(flow = %self.cfg.name, %target_topic, error = %e, "target refused the source's topic configs; creating it with the target's defaults");
+                admin::create_topic(&self.target, target_topic, count as i32, rf, &[])
+                    .await
+                    .map_err(|e| self.err(e))?
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        if created {
+            tracing::info!(flow = %self.cfg.name, %source_topic, %target_topic, partitions = count, configs = configs.len(), "created target topic");
+        }
+        Ok(())
+    }
+
+    /// Waits until the target's metadata shows the topic with leaders for all partitions;
+    /// returns the partition count it shows.
+    async fn await_target(&self, target_topic: &str, count: usize) -> Result<usize, MirrorError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let meta = self
+                .target
+                .refresh(Some(&[target_topic.to_owned()]))
+                .await
+                .map_err(|e| self.err(e))?;
+            let topic = meta.topics.get(target_topic).filter(|t| t.error().is_none());
+            let have = topic.map_or(0, |t| t.partitions.len());
+            let ready = topic.is_some_and(|t| have >= count && t.partitions.iter().all(|p| p.leader >= 0));
+            if ready || Instant::now() > deadline {
+                return Ok(have);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn add_partitions(&mut self, source_topic: &str, target_topic: &str, count: i32) -> Result<(), MirrorError> {
+        let new: Vec<i32> = (0..count)
+            .filter(|p| !self.partitions.contains_key(&(source_topic.to_owned(), *p)))
+            .collect();
+        let keys: Vec<(String, i32)> = new.iter().map(|p| (target_topic.to_owned(), *p)).collect();
+        let committed = progress::load(&self.target, &self.cfg.name, &keys)
+            .await
+            .map_err(|e| self.err(e))?;
+        for p in new {
+            let position = match committed.get(&(target_topic.to_owned(), p)) {
+                Some(offset) => *offset,
+                None => {
+                    let at = match self.cfg.start {
+                        StartChoice::Earliest => EARLIEST,
+                        StartChoice::Latest => LATEST,
+                    };
+                    list_offset(&self.source, source_topic, p, at)
+                        .await
+                        .map_err(|e| self.err(e))?
+                }
+            };
+            tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position, resumed = committed.contains_key(&(target_topic.to_owned(), p)), "partition assigned");
+            self.partitions.insert(
+                (source_topic.to_owned(), p),
+                PartitionState {
+                    target_topic: target_topic.to_owned(),
+                    position,
+                    sequence: 0,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
+            max_wait_ms: self.cfg.fetch_max_wait_ms,
+            min_bytes: 1,
+            max_bytes: self.cfg.fetch_max_bytes,
+            partition_max_bytes: self.cfg.partition_max_bytes,
+            isolation: match self.cfg.isolation {
+                IsolationChoice::ReadCommitted => Isolation::ReadCommitted,
+                IsolationChoice::ReadUncommitted => Isolation::ReadUncommitted,
+            },
+        }
+    }
+
+    /// Fetches every partition from its leader, all leaders at once.
+    async fn fetch_all(&self) -> Result<(Vec<(String, FetchPartition)>, bool), MirrorError> {
+        let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
+        let mut stale = false;
+        for ((topic, partition), state) in &self.partitions {
+            match self.source.metadata().leader(topic, *partition) {
+                Some(leader) => by_leader.entry(leader).or_default().push(FetchSpec {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: state.position,
+                }),
+                None => stale = true,
+            }
+        }
+        let options = self.fetch_options();
+        let mut fetches = JoinSet::new();
+        for (leader, specs) in by_leader {
+            let source = self.source.clone();
+            fetches.spawn(async move {
+                let conn = source.broker(leader).await?;
+                fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = fetches.join_next().await {
+            match joined.expect("fetch task panicked") {
+                Ok(response) => {
+                    for topic in response.topics {
+                        out.extend(topic.partitions.into_iter().map(|p| (topic.name.clone(), p)));
+                    }
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(flow = %self.cfg.name, error = %e, "fetch failed; retrying after a metadata refresh");
+                    stale = true;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok((out, stale))
+    }
+
+    /// One round: fetch, forward, commit.
+    async fn round(&mut self) -> Result<(), MirrorError> {
+        let (fetched, mut stale) = self.fetch_all().await?;
+        let isolation = self.fetch_options().isolation;
+        let mut forwards = JoinSet::new();
+        let mut advanced: Vec<(Key, i64)> = Vec::new();
+        for (topic, p) in fetched {
+            let key = (topic, p.partition);
+            let Some(state) = self.partitions.get(&key) else {
+                continue;
+            };
+            match p.error_code {
+                0 => {}
+                OFFSET_OUT_OF_RANGE => {
+                    self.out_of_range(&key, &p).await?;
+                    continue;
+                }
+                code => {
+                    let code = KafkaCode(code);
+                    if code.is_retriable() || code.0 == NOT_LEADER_OR_FOLLOWER {
+                        stale = true;
+                        tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch error; refreshing metadata");
+                        continue;
+                    }
+                    tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch refused");
+                    continue;
+                }
+            }
+            let selection =
+                select(p.records, state.position, &p.aborted, isolation).map_err(|e| self.batch_err(&key, e))?;
+            let Some(next) = selection.next_offset else { continue };
+            if selection.batches.is_empty() {
+                advanced.push((key, next));
+                continue;
+            }
+            let (batches, next_sequence) = stamp_all(&selection.batches, &self.settings, self.producer, state.sequence)
+                .map_err(|e| self.batch_err(&key, e))?;
+            let target = self.target.clone();
+            let target_topic = state.target_topic.clone();
+            let timeout = self.settings.produce_timeout_ms;
+            forwards.spawn(async move {
+                let result = produce_acked(target, &target_topic, key.1, &batches, timeout).await;
+                (key, next, next_sequence, result)
+            });
+        }
+        let mut fenced = None;
+        while let Some(joined) = forwards.join_next().await {
+            let (key, next, next_sequence, result) = joined.expect("forward task panicked");
+            match result {
+                Ok(()) => {
+                    if let Some(state) = self.partitions.get_mut(&key) {
+                        state.sequence = next_sequence;
+                    }
+                    advanced.push((key, next));
+                }
+                Err(ForwardError::Fenced(detail)) => fenced = Some(detail),
+                Err(ForwardError::Batch(e)) => return Err(self.batch_err(&key, e)),
+                Err(ForwardError::Refused(detail)) => {
+                    tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
+                }
+            }
+        }
+        self.commit(&advanced).await?;
+        if let Some(detail) = fenced {
+            tracing::warn!(
+                "{}",
+                MirrorError::ProducerFenced {
+                    flow: self.cfg.name.clone(),
+                    detail
+                }
+            );
+            self.producer = init_producer_id(&self.target).await.map_err(|e| self.err(e))?;
+            self.partitions.values_mut().for_each(|s| s.sequence = 0);
+        }
+        if stale {
+            self.source.refresh(None).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {
+        let progress: Vec<Progress<'_>> = advanced
+            .iter()
+            .filter_map(|((topic, partition), next)| {
+                let state = self.partitions.get(&(topic.clone(), *partition))?;
+                Some(Progress {
+                    target_topic: &state.target_topic,
+                    source_topic: topic,
+                    partition: *partition,
+                    next_offset: *next,
+                })
+            })
+            .collect();
+        progress::commit(&self.target, &self.cfg.name, self.source.name(), &progress)
+            .await
+            .map_err(|e| self.err(e))?;
+        for (key, next) in advanced {
+            if let Some(state) = self.partitions.get_mut(key) {
+                state.position = *next;
+            }
+        }
+        Ok(())
+    }
+
+    fn batch_err(&self, key: &Key, source: crate::wire::WireError) -> MirrorError {
+        MirrorError::Batch {
+            flow: self.cfg.name.clone(),
+            topic: key.0.clone(),
+            partition: key.1,
+            source,
+        }
+    }
+
+    /// The source deleted data under strait's position: say how much, then follow policy.
+    async fn out_of_range(&mut self, key: &Key, p: &FetchPartition) -> Result<(), MirrorError> {
+        let position = self.partitions[key].position;
+        let log_start = list_offset(&self.source, &key.0, key.1, EARLIEST)
+            .await
+            .map_err(|e| self.err(e))?;
+        let lost = (log_start - position).max(0);
+        let error = MirrorError::OutOfRange {
+            flow: self.cfg.name.clone(),
+            topic: key.0.clone(),
+            partition: key.1,
+            position,
+            log_start,
+            lost,
+        };
+        let new_position = match self.cfg.on_offset_out_of_range {
+            OutOfRangePolicy::Fail => return Err(error),
+            OutOfRangePolicy::Earliest => log_start,
+            OutOfRangePolicy::Latest => list_offset(&self.source, &key.0, key.1, LATEST)
+                .await
+                .map_err(|e| self.err(e))?,
+        };
+        tracing::error!(error = %error, high_watermark = p.high_watermark, new_position, "source offset out of range; continuing per on_offset_out_of_range");
+        self.commit(&[(key.clone(), new_position)]).await
+    }
+}

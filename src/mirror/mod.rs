@@ -1,0 +1,12 @@
+//! Mirroring: flows from a source cluster to a target cluster, forwarding record batches
+//! byte for byte. Knows nothing of proxying.
+
+pub mod error;
+pub mod flow;
+pub mod forward;
+pub mod progress;
+pub mod select;
+pub mod topics;
+
+pub use error::MirrorError;
+pub use flow::run_flow;

@@ -1,0 +1,85 @@
+//! Which source topics a flow copies and what they are called on the target.
+
+use regex::Regex;
+
+use crate::config::MirrorConfig;
+
+pub struct TopicFilter {
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+    rename: String,
+    source_cluster: String,
+}
+
+fn whole(pattern: &str) -> Regex {
+    // Validated in config; a whole-name match, as Kafka tools match topic patterns.
+    Regex::new(&format!("^(?:{pattern})$")).unwrap_or_else(|_| Regex::new("$^").expect("empty regex"))
+}
+
+impl TopicFilter {
+    pub fn new(cfg: &MirrorConfig) -> TopicFilter {
+        TopicFilter {
+            include: cfg.topics.iter().map(|p| whole(p)).collect(),
+            exclude: cfg.exclude.iter().map(|p| whole(p)).collect(),
+            rename: cfg.rename.clone(),
+            source_cluster: cfg.source.clone(),
+        }
+    }
+
+    /// Kafka's internal topics and strait's own start with "__" and are never copied, nor
+    /// is a topic this flow's rename template produced (active/active loops).
+    pub fn selects(&self, topic: &str, internal: bool) -> bool {
+        if internal || topic.starts_with("__") || self.is_renamed(topic) {
+            return false;
+        }
+        self.include.iter().any(|r| r.is_match(topic)) && !self.exclude.iter().any(|r| r.is_match(topic))
+    }
+
+    fn is_renamed(&self, topic: &str) -> bool {
+        let template = self.rename.replace("{source}", &self.source_cluster);
+        let Some((prefix, suffix)) = template.split_once("{topic}") else {
+            return false;
+        };
+        !(prefix.is_empty() && suffix.is_empty())
+            && topic.len() > prefix.len() + suffix.len()
+            && topic.starts_with(prefix)
+            && topic.ends_with(suffix)
+    }
+
+    pub fn target_name(&self, topic: &str) -> String {
+        self.rename
+            .replace("{source}", &self.source_cluster)
+            .replace("{topic}", topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(topics: &[&str], exclude: &[&str], rename: &str) -> TopicFilter {
+        let mut cfg = MirrorConfig::new("f", "sea", "hk", topics.iter().map(|s| s.to_string()).collect());
+        cfg.exclude = exclude.iter().map(|s| s.to_string()).collect();
+        cfg.rename = rename.into();
+        TopicFilter::new(&cfg)
+    }
+
+    #[test]
+    fn include_exclude_and_internal_topics() {
+        let f = filter(&["events\\..*", ".*logs"], &["events\\.secret"], "{topic}");
+        assert!(f.selects("events.click", false));
+        assert!(f.selects("applogs", false));
+        assert!(!f.selects("events.secret", false));
+        assert!(!f.selects("xevents.click", false), "patterns match whole names");
+        assert!(!f.selects("__consumer_offsets", true));
+        assert!(!f.selects("__strait_heartbeats", false));
+    }
+
+    #[test]
+    fn rename_and_loop_prevention() {
+        let f = filter(&[".*"], &[], "{source}.{topic}");
+        assert_eq!(f.target_name("clicks"), "sea.clicks");
+        assert!(f.selects("clicks", false));
+        assert!(!f.selects("sea.clicks", false), "its own output is never copied back");
+    }
+}

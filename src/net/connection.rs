@@ -1,0 +1,384 @@
+//! A pipelined connection to one broker.
+//!
+//! One writer task owns the write half and writes whole frames, never cancelled half way;
+//! one reader task owns the read half and hands each response to the request waiting for
+//! its correlation id. Any failure poisons the connection: every waiter gets the error
+//! and the cluster layer dials a new one.
+
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::{Request, StrBytes};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::sasl::{self, SaslConfig};
+use super::tls::TlsSettings;
+use super::versions::ApiVersionTable;
+use super::NetError;
+use crate::wire::frame::{take_frame, DEFAULT_MAX_FRAME};
+use crate::wire::header::split_response;
+use crate::wire::message::{api_key_name, decode_response, encode_request, response_header_version};
+
+/// How to reach and talk to a broker.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub client_id: String,
+    pub tls: Option<TlsSettings>,
+    pub sasl: Option<SaslConfig>,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_frame: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_id: "strait".into(),
+            tls: None,
+            sasl: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Reply = oneshot::Sender<Result<Bytes, NetError>>;
+type Pending = Arc<Mutex<HashMap<i32, Reply>>>;
+
+struct Outgoing {
+    parts: Vec<Bytes>,
+    correlation_id: i32,
+    reply: Option<Reply>,
+}
+
+/// Set once, when the connection dies, with why.
+#[derive(Default)]
+struct Poison {
+    reason: Mutex<Option<String>>,
+}
+
+impl Poison {
+    fn set(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert(reason);
+    }
+
+    fn get(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+pub struct Connection {
+    broker: Arc<str>,
+    writer: mpsc::Sender<Outgoing>,
+    poison: Arc<Poison>,
+    next_id: AtomicI32,
+    versions: ApiVersionTable,
+    options: ConnectOptions,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Bound of the queue of frames waiting for the writer.
+const WRITE_QUEUE: usize = 64;
+
+impl Connection {
+    /// Dials `addr` ("host:port"), sets up TLS, negotiates api versions and authenticates.
+    pub async fn connect(addr: &str, options: ConnectOptions) -> Result<Connection, NetError> {
+        let broker: Arc<str> = Arc::from(addr);
+        let connect_error = |source| NetError::Connect {
+            broker: addr.to_owned(),
+            source,
+        };
+        let tcp = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| connect_error(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
+            .map_err(connect_error)?;
+        tcp.set_nodelay(true).map_err(connect_error)?;
+        let io: Box<dyn Io> = match &options.tls {
+            Some(tls) => Box::new(tls.connect(addr, tcp).await?),
+            None => Box::new(tcp),
+        };
+        let (read, write) = tokio::io::split(io);
+        let pending: Pending = Arc::default();
+        let poison = Arc::new(Poison::default());
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let reader = tokio::spawn(read_loop(
+            read,
+            pending.clone(),
+            poison.clone(),
+            broker.clone(),
+            options.max_frame,
+        ));
+        let writer = tokio::spawn(write_loop(write, rx, pending, poison.clone(), broker.clone()));
+        let mut conn = Connection {
+            broker,
+            writer: tx,
+            poison,
+            next_id: AtomicI32::new(1),
+            versions: ApiVersionTable::default(),
+            options,
+            tasks: [reader, writer],
+        };
+        conn.versions = conn.negotiate_versions().await?;
+        if let Some(config) = conn.options.sasl.clone() {
+            sasl::authenticate(&conn, &config).await?;
+        }
+        Ok(conn)
+    }
+
+    pub fn broker(&self) -> &str {
+        &self.broker
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.poison.get().is_some()
+    }
+
+    pub fn versions(&self) -> &ApiVersionTable {
+        &self.versions
+    }
+
+    /// The version to use for `key`: the highest within `ours` the broker also speaks.
+    pub fn pick_version(&self, key: ApiKey, ours: (i16, i16)) -> Result<i16, NetError> {
+        self.versions.pick(&self.broker, key, ours)
+    }
+
+    pub fn next_correlation_id(&self) -> i32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.options.client_id
+    }
+
+    fn closed_error(&self) -> NetError {
+        NetError::Closed {
+            broker: self.broker.to_string(),
+            reason: self.poison.get(),
+        }
+    }
+
+    /// Sends a request frame given as buffers and waits for the response frame.
+    pub async fn round_trip(
+        &self,
+        parts: Vec<Bytes>,
+        correlation_id: i32,
+        api: &'static str,
+    ) -> Result<Bytes, NetError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let (reply, response) = oneshot::channel();
+        let out = Outgoing {
+            parts,
+            correlation_id,
+            reply: Some(reply),
+        };
+        self.writer.send(out).await.map_err(|_| self.closed_error())?;
+        let after = self.options.request_timeout;
+        match tokio::time::timeout(after, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Err(_) => {
+                // The stream may still carry the late answer; start over on a new one.
+                self.poison.set(format!("{api} timed out after {after:?}"));
+                self.tasks.iter().for_each(JoinHandle::abort);
+                Err(NetError::Timeout {
+                    broker: self.broker.to_string(),
+                    api,
+                    after,
+                })
+            }
+        }
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    pub async fn send_only(&self, parts: Vec<Bytes>, correlation_id: i32) -> Result<(), NetError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let out = Outgoing {
+            parts,
+            correlation_id,
+            reply: None,
+        };
+        self.writer.send(out).await.map_err(|_| self.closed_error())
+    }
+
+    /// Sends a typed request at `version` and decodes its response.
+    pub async fn request<R: Request>(&self, request: &R, version: i16) -> Result<R::Response, NetError> {
+        let api = ApiKey::try_from(R::KEY).map(api_key_name).unwrap_or("unknown");
+        let id = self.next_correlation_id();
+        let frame = encode_request(request, version, id, &self.options.client_id).map_err(|e| self.wire_error(e))?;
+        let response = self.round_trip(vec![frame], id, api).await?;
+        let (_, body) =
+            split_response(&response, response_header_version::<R>(version)).map_err(|e| self.wire_error(e))?;
+        decode_response::<R>(body, version).map_err(|e| self.wire_error(e))
+    }
+
+    /// Sends a typed request at the best version within `ours`.
+    pub async fn request_best<R: Request>(
+        &self,
+        request: &R,
+        ours: (i16, i16),
+    ) -> Result<(R::Response, i16), NetError> {
+        let key =
+            ApiKey::try_from(R::KEY).map_err(|_| self.wire_error(crate::wire::WireError::UnknownApiKey(R::KEY)))?;
+        let version = self.pick_version(key, ours)?;
+        Ok((self.request(request, version).await?, version))
+    }
+
+    pub fn wire_error(&self, source: crate::wire::WireError) -> NetError {
+        NetError::Wire {
+            broker: self.broker.to_string(),
+            source,
+        }
+    }
+
+    /// ApiVersions v3, or v0 for brokers that answer v3 with UNSUPPORTED_VERSION.
+    async fn negotiate_versions(&self) -> Result<ApiVersionTable, NetError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("strait"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response = match self.request(&request, 3).await {
+            Ok(r) if r.error_code == 0 => r,
+            Ok(_) | Err(NetError::Wire { .. }) => self.request(&ApiVersionsRequest::default(), 0).await?,
+            Err(e) => return Err(e),
+        };
+        if response.error_code != 0 {
+            return Err(NetError::Closed {
+                broker: self.broker.to_string(),
+                reason: Some(format!("ApiVersions failed with error code {}", response.error_code)),
+            });
+        }
+        Ok(ApiVersionTable::new(
+            response
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, k.min_version, k.max_version)),
+        ))
+    }
+}
+
+fn fail_all(pending: &Pending, poison: &Poison, broker: &str) {
+    let drained: Vec<Reply> = {
+        let mut map = pending.lock().unwrap_or_else(|e| e.into_inner());
+        map.drain().map(|(_, r)| r).collect()
+    };
+    for reply in drained {
+        let _ = reply.send(Err(NetError::Closed {
+            broker: broker.to_owned(),
+            reason: poison.get(),
+        }));
+    }
+}
+
+async fn read_loop(
+    mut read: ReadHalf<Box<dyn Io>>,
+    pending: Pending,
+    poison: Arc<Poison>,
+    broker: Arc<str>,
+    max: usize,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let reason = loop {
+        match take_frame(&mut buf, max) {
+            Err(e) => break format!("bad frame: {e}"),
+            Ok(Some(frame)) => {
+                if frame.len() < 4 {
+                    break "response frame shorter than a correlation id".to_owned();
+                }
+                let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+                let reply = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(Ok(frame));
+                    }
+                    None => break format!("response with unknown correlation id {id}"),
+                }
+                continue;
+            }
+            Ok(None) => {}
+        }
+        if let Ok(Some(len)) = crate::wire::frame::peek_frame_len(&buf, max) {
+            buf.reserve((4 + len).saturating_sub(buf.len()));
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => break "closed by the broker".to_owned(),
+            Ok(_) => {}
+            Err(e) => break format!("read failed: {e}"),
+        }
+    };
+    tracing::debug!(%broker, %reason, "connection closed");
+    poison.set(reason);
+    fail_all(&pending, &poison, &broker);
+}
+
+async fn write_loop(
+    mut write: WriteHalf<Box<dyn Io>>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    pending: Pending,
+    poison: Arc<Poison>,
+    broker: Arc<str>,
+) {
+    while let Some(out) = queue.recv().await {
+        if let Some(reply) = out.reply {
+            // Registered before writing, so a fast answer always finds its waiter.
+            pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(out.correlation_id, reply);
+        }
+        if let Err(e) = write_all_parts(&mut write, &out.parts).await {
+            poison.set(format!("write failed: {e}"));
+            break;
+        }
+    }
+    let _ = write.shutdown().await;
+    poison.set("connection shut down".to_owned());
+    fail_all(&pending, &poison, &broker);
+}
+
+/// Writes every buffer in order with vectored writes, resuming after partial writes.
+async fn write_all_parts(write: &mut (impl AsyncWrite + Unpin), parts: &[Bytes]) -> std::io::Result<()> {
+    let mut index = 0;
+    let mut offset = 0;
+    while index < parts.len() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&parts[index][offset..])
+            .chain(parts[index + 1..].iter().map(|p| &p[..]))
+            .take(64)
+            .map(IoSlice::new)
+            .collect();
+        let mut written = write.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while index < parts.len() && written >= parts[index].len() - offset {
+            written -= parts[index].len() - offset;
+            index += 1;
+            offset = 0;
+        }
+        offset += written;
+    }
+    write.flush().await
+}

@@ -1,0 +1,11 @@
+//! One connection to one broker: framing over TCP or TLS, SASL, pipelined requests
+//! matched by correlation id, timeouts. Knows nothing of clusters or topics.
+
+pub mod connection;
+pub mod error;
+pub mod sasl;
+pub mod tls;
+pub mod versions;
+
+pub use connection::{ConnectOptions, Connection};
+pub use error::NetError;

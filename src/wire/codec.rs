@@ -1,0 +1,252 @@
+//! The four Kafka compression codecs, each decompressed with a hard limit on the output
+//! so that a small hostile batch cannot inflate into gigabytes.
+
+use std::io::{Read, Write};
+
+use super::WireError;
+
+/// Default cap on one batch's decompressed records section.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// Magic that opens a snappy stream framed the way Java clients (xerial) write it.
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+const XERIAL_HEADER_LEN: usize = 16;
+const XERIAL_BLOCK: usize = 32 * 1024;
+/// The largest zstd window strait will allocate for one frame (16 MiB).
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn from_attributes(attributes: i16) -> Result<Self, WireError> {
+        match attributes & 0x07 {
+            0 => Ok(Compression::None),
+            1 => Ok(Compression::Gzip),
+            2 => Ok(Compression::Snappy),
+            3 => Ok(Compression::Lz4),
+            4 => Ok(Compression::Zstd),
+            other => Err(WireError::UnknownCodec(other)),
+        }
+    }
+
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+fn codec_error(codec: Compression, e: impl std::fmt::Display) -> WireError {
+    WireError::Codec {
+        codec: codec.name(),
+        detail: e.to_string(),
+    }
+}
+
+/// Reads at most `limit` bytes from a decoder; one byte more means the data is too big.
+fn read_bounded(codec: Compression, reader: impl Read, limit: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| codec_error(codec, e))?;
+    if out.len() > limit {
+        return Err(WireError::DecompressedTooLarge {
+            codec: codec.name(),
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// Decompresses one records section, refusing output beyond `limit` bytes.
+pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    match codec {
+        Compression::None => {
+            if data.len() > limit {
+                return Err(WireError::DecompressedTooLarge { codec: "none", limit });
+            }
+            Ok(data.to_vec())
+        }
+        Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit),
+        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit),
+        Compression::Zstd => {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_error(codec, e))?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| codec_error(codec, e))?;
+            read_bounded(codec, decoder, limit)
+        }
+        Compression::Snappy => snappy_decompress(data, limit),
+    }
+}
+
+fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    if data.len() >= XERIAL_HEADER_LEN && data[..8] == XERIAL_MAGIC {
+        return xerial_decompress(&data[XERIAL_HEADER_LEN..], limit);
+    }
+    let mut out = Vec::new();
+    snappy_raw_append(data, limit, &mut out)?;
+    Ok(out)
+}
+
+/// Decompresses one raw snappy block onto `out`, checking its stated size first.
+fn snappy_raw_append(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let codec = Compression::Snappy;
+    let len = snap::raw::decompress_len(block).map_err(|e| codec_error(codec, e))?;
+    if out.len() + len > limit {
+        return Err(WireError::DecompressedTooLarge { codec: "snappy", limit });
+    }
+    let start = out.len();
+    out.resize(start + len, 0);
+    let written = snap::raw::Decoder::new()
+        .decompress(block, &mut out[start..])
+        .map_err(|e| codec_error(codec, e))?;
+    out.truncate(start + written);
+    Ok(())
+}
+
+/// Java's framing: after the header, blocks of a 4-byte length and raw snappy data.
+fn xerial_decompress(mut rest: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return Err(WireError::truncated("xerial snappy block length", 4, rest.len()));
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        rest = &rest[4..];
+        if rest.len() < len {
+            return Err(WireError::truncated("xerial snappy block", len, rest.len()));
+        }
+        snappy_raw_append(&rest[..len], limit, &mut out)?;
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Compresses a records section. `level` applies to gzip and zstd; `None` is the codec's
+/// default. Snappy is written in Java's framing, which every Kafka client reads.
+pub fn compress(codec: Compression, level: Option<i32>, data: &[u8]) -> Result<Vec<u8>, WireError> {
+    match codec {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Gzip => {
+            let level = flate2::Compression::new(level.unwrap_or(6).clamp(1, 9) as u32);
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+            enc.write_all(data).map_err(|e| codec_error(codec, e))?;
+            enc.finish().map_err(|e| codec_error(codec, e))
+        }
+        Compression::Lz4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_mode(lz4_flex::frame::BlockMode::Independent)
+                .block_size(lz4_flex::frame::BlockSize::Max64KB);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(data).map_err(|e| codec_error(codec, e))?;
+            enc.finish().map_err(|e| codec_error(codec, e))
+        }
+        Compression::Zstd => zstd::bulk::compress(data, level.unwrap_or(3)).map_err(|e| codec_error(codec, e)),
+        Compression::Snappy => xerial_compress(data),
+    }
+}
+
+fn xerial_compress(data: &[u8]) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(XERIAL_HEADER_LEN + data.len() / 2);
+    out.extend_from_slice(&XERIAL_MAGIC);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    let mut encoder = snap::raw::Encoder::new();
+    for chunk in data.chunks(XERIAL_BLOCK) {
+        let block = encoder
+            .compress_vec(chunk)
+            .map_err(|e| codec_error(Compression::Snappy, e))?;
+        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        out.extend_from_slice(&block);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn sample() -> Vec<u8> {
+        (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn every_codec_round_trips() {
+        let data = sample();
+        for codec in ALL {
+            let packed = compress(codec, None, &data).unwrap();
+            assert_eq!(decompress(codec, &packed, data.len()).unwrap(), data, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn every_codec_refuses_output_past_the_limit() {
+        let data = vec![0u8; 1 << 20];
+        for codec in ALL {
+            let packed = compress(codec, None, &data).unwrap();
+            let err = decompress(codec, &packed, 1000).unwrap_err();
+            assert!(
+                matches!(err, WireError::DecompressedTooLarge { limit: 1000, .. }),
+                "{codec:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_snappy_as_librdkafka_writes_it_is_read() {
+        let data = sample();
+        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        assert_eq!(decompress(Compression::Snappy, &raw, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn garbage_is_an_error_for_every_codec() {
+        let junk = [0x13u8, 0x37, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        for codec in ALL.into_iter().skip(1) {
+            assert!(decompress(codec, &junk, 1 << 20).is_err(), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn codec_ids_follow_the_attribute_bits() {
+        for codec in ALL {
+            assert_eq!(
+                Compression::from_attributes(codec.attribute_bits() | 0x30).unwrap(),
+                codec
+            );
+        }
+        assert!(Compression::from_attributes(5).is_err());
+    }
+}
