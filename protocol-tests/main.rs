@@ -1,1 +1,8 @@
+//! strait's protocol tests, in one binary: the wire layer against batches from real
+//! producers, the client and the mirror against real brokers (librdkafka's mock cluster,
+//! Tansu) and real clients (confluent-kafka, kafka-python, kcat).
 
+mod client;
+mod golden;
+mod harness;
+mod mirror;

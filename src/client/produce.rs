@@ -1,4 +1,6 @@
-//! Produce with acks=all: forwarded batches go out as the buffers they are.
+//! Produce with acks=all: forwarded batches go out as the buffers they are. Kafka takes
+//! exactly one batch per partition in a request, so a partition's batches go out as
+//! pipelined requests, in order, on one connection.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -12,28 +14,69 @@ use crate::wire::WireError;
 
 pub const ACKS_ALL: i16 = -1;
 
-pub async fn produce(
+/// Requests an idempotent producer may have in flight per partition: the broker
+/// remembers the last five batches of each producer to recognise retries.
+pub const MAX_IN_FLIGHT: usize = 5;
+
+/// Produces each batch in its own request, all written before any answer is awaited;
+/// returns one answer per batch, in order.
+pub async fn produce_pipelined(
     conn: &Connection,
     topic: &str,
     partition: i32,
     batches: &[PatchedBatch],
     timeout_ms: i32,
-) -> Result<ProducePartitionResponse, NetError> {
+) -> Result<Vec<Result<ProducePartitionResponse, NetError>>, NetError> {
     let version = conn.pick_version(ApiKey::Produce, (MIN_VERSION, MAX_VERSION))?;
-    let id = conn.next_correlation_id();
-    let request = ProduceRequest {
-        transactional_id: None,
-        acks: ACKS_ALL,
-        timeout_ms,
-        partition: ProducePartition {
-            topic,
-            partition,
-            batches,
-        },
-    };
-    let parts = encode_produce_request(&request, version, id, conn.client_id()).map_err(|e| conn.wire_error(e))?;
-    let response = conn.round_trip(parts, id, "Produce").await?;
-    let answers = decode_produce_response(&response[4..], version).map_err(|e| conn.wire_error(e))?;
+    let mut pending = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let id = conn.next_correlation_id();
+        let request = ProduceRequest {
+            transactional_id: None,
+            acks: ACKS_ALL,
+            timeout_ms,
+            partition: ProducePartition {
+                topic,
+                partition,
+                batches: std::slice::from_ref(batch),
+            },
+        };
+        let parts = encode_produce_request(&request, version, id, conn.client_id()).map_err(|e| conn.wire_error(e))?;
+        pending.push(conn.submit(parts, id, "Produce").await?);
+    }
+    let mut answers = Vec::with_capacity(pending.len());
+    for reply in pending {
+        answers.push(match reply.wait().await {
+            Ok(frame) => answer_for(conn, &frame, version, topic, partition),
+            Err(e) => Err(e),
+        });
+    }
+    Ok(answers)
+}
+
+/// Produces one batch and waits for its answer.
+pub async fn produce(
+    conn: &Connection,
+    topic: &str,
+    partition: i32,
+    batch: &PatchedBatch,
+    timeout_ms: i32,
+) -> Result<ProducePartitionResponse, NetError> {
+    let mut answers = produce_pipelined(conn, topic, partition, std::slice::from_ref(batch), timeout_ms).await?;
+    answers
+        .pop()
+        .unwrap_or_else(|| Err(conn.wire_error(WireError::malformed("produce", "no answer"))))
+}
+
+fn answer_for(
+    conn: &Connection,
+    frame: &[u8],
+    version: i16,
+    topic: &str,
+    partition: i32,
+) -> Result<ProducePartitionResponse, NetError> {
+    // Produce v3..=8 answers with response header v0: just the correlation id.
+    let answers = decode_produce_response(&frame[4..], version).map_err(|e| conn.wire_error(e))?;
     answers
         .into_iter()
         .find(|a| a.topic == topic && a.partition == partition)

@@ -159,6 +159,8 @@ pub struct MirrorConfig {
     pub max_decompressed_bytes: usize,
     #[serde(default = "default_produce_timeout_ms")]
     pub produce_timeout_ms: i32,
+    #[serde(default = "default_transaction_hold_bytes")]
+    pub transaction_hold_bytes: usize,
 }
 
 fn default_client_id() -> String {
@@ -230,6 +232,9 @@ fn default_max_decompressed_bytes() -> usize {
 fn default_produce_timeout_ms() -> i32 {
     30_000
 }
+fn default_transaction_hold_bytes() -> usize {
+    32 * 1024 * 1024
+}
 
 impl MirrorConfig {
     /// A flow with every option at its default.
@@ -256,6 +261,7 @@ impl MirrorConfig {
             fetch_max_wait_ms: default_fetch_max_wait_ms(),
             max_decompressed_bytes: default_max_decompressed_bytes(),
             produce_timeout_ms: default_produce_timeout_ms(),
+            transaction_hold_bytes: default_transaction_hold_bytes(),
         }
     }
 }

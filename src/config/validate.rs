@@ -120,6 +120,7 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
     positive(&key("partition_max_bytes"), m.partition_max_bytes.into())?;
     positive(&key("max_decompressed_bytes"), m.max_decompressed_bytes as i64)?;
     positive(&key("produce_timeout_ms"), m.produce_timeout_ms.into())?;
+    positive(&key("transaction_hold_bytes"), m.transaction_hold_bytes as i64)?;
     if m.fetch_max_wait_ms < 0 {
         return Err(invalid(
             key("fetch_max_wait_ms"),

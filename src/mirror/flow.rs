@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
 use super::progress::{self, Progress};
-use super::select::select;
+use super::select::{select, Held};
 use super::topics::TopicFilter;
 use super::MirrorError;
 use crate::client::admin;
@@ -22,15 +22,31 @@ use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::{IsolationChoice, MirrorConfig, OutOfRangePolicy, StartChoice};
+use crate::wire::batch::Batch;
 use crate::wire::fetch::FetchPartition;
 
 type Key = (String, i32);
 
 struct PartitionState {
     target_topic: String,
+    /// Next source offset whose data the target has not acknowledged: the progress.
     position: i64,
+    /// Next source offset to fetch: past `position` while batches are held.
+    fetch_position: i64,
     sequence: i32,
+    held: Held,
 }
+
+impl PartitionState {
+    /// Forgets what was fetched past the acknowledged position.
+    fn rewind(&mut self) {
+        self.fetch_position = self.position;
+        self.held.clear();
+    }
+}
+
+/// What a forward task reports back.
+type Forwarded = (Key, i64, i32, Result<(), ForwardError>);
 
 pub struct Flow {
     cfg: MirrorConfig,
@@ -277,7 +293,9 @@ impl Flow {
                 PartitionState {
                     target_topic: target_topic.to_owned(),
                     position,
+                    fetch_position: position,
                     sequence: 0,
+                    held: Held::default(),
                 },
             );
         }
@@ -306,7 +324,7 @@ impl Flow {
                 Some(leader) => by_leader.entry(leader).or_default().push(FetchSpec {
                     topic: topic.clone(),
                     partition: *partition,
-                    offset: state.position,
+                    offset: state.fetch_position,
                 }),
                 None => stale = true,
             }
@@ -341,39 +359,22 @@ impl Flow {
     /// One round: fetch, forward, commit.
     async fn round(&mut self) -> Result<(), MirrorError> {
         let (fetched, mut stale) = self.fetch_all().await?;
-        let isolation = self.fetch_options().isolation;
         let mut forwards = JoinSet::new();
         let mut advanced: Vec<(Key, i64)> = Vec::new();
         for (topic, p) in fetched {
             let key = (topic, p.partition);
-            let Some(state) = self.partitions.get(&key) else {
+            if !self.partitions.contains_key(&key) || !self.usable(&key, &p, &mut stale).await? {
+                continue;
+            }
+            let Some((next, batches)) = self.take_decided(&key, &p)? else {
                 continue;
             };
-            match p.error_code {
-                0 => {}
-                OFFSET_OUT_OF_RANGE => {
-                    self.out_of_range(&key, &p).await?;
-                    continue;
-                }
-                code => {
-                    let code = KafkaCode(code);
-                    if code.is_retriable() || code.0 == NOT_LEADER_OR_FOLLOWER {
-                        stale = true;
-                        tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch error; refreshing metadata");
-                        continue;
-                    }
-                    tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch refused");
-                    continue;
-                }
-            }
-            let selection =
-                select(p.records, state.position, &p.aborted, isolation).map_err(|e| self.batch_err(&key, e))?;
-            let Some(next) = selection.next_offset else { continue };
-            if selection.batches.is_empty() {
+            if batches.is_empty() {
                 advanced.push((key, next));
                 continue;
             }
-            let (batches, next_sequence) = stamp_all(&selection.batches, &self.settings, self.producer, state.sequence)
+            let state = &self.partitions[&key];
+            let (batches, next_sequence) = stamp_all(&batches, &self.settings, self.producer, state.sequence)
                 .map_err(|e| self.batch_err(&key, e))?;
             let target = self.target.clone();
             let target_topic = state.target_topic.clone();
@@ -383,32 +384,11 @@ impl Flow {
                 (key, next, next_sequence, result)
             });
         }
-        let mut fenced = None;
-        while let Some(joined) = forwards.join_next().await {
-            let (key, next, next_sequence, result) = joined.expect("forward task panicked");
-            match result {
-                Ok(()) => {
-                    if let Some(state) = self.partitions.get_mut(&key) {
-                        state.sequence = next_sequence;
-                    }
-                    advanced.push((key, next));
-                }
-                Err(ForwardError::Fenced(detail)) => fenced = Some(detail),
-                Err(ForwardError::Batch(e)) => return Err(self.batch_err(&key, e)),
-                Err(ForwardError::Refused(detail)) => {
-                    tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
-                }
-            }
-        }
+        let fenced = self.collect_forwards(&mut forwards, &mut advanced).await?;
         self.commit(&advanced).await?;
         if let Some(detail) = fenced {
-            tracing::warn!(
-                "{}",
-                MirrorError::ProducerFenced {
-                    flow: self.cfg.name.clone(),
-                    detail
-                }
-            );
+            let flow = self.cfg.name.clone();
+            tracing::warn!("{}", MirrorError::ProducerFenced { flow, detail });
             self.producer = init_producer_id(&self.target).await.map_err(|e| self.err(e))?;
             self.partitions.values_mut().for_each(|s| s.sequence = 0);
         }
@@ -416,6 +396,78 @@ impl Flow {
             self.source.refresh(None).await.map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// Whether a fetched partition carries data; handles its error code otherwise.
+    async fn usable(&mut self, key: &Key, p: &FetchPartition, stale: &mut bool) -> Result<bool, MirrorError> {
+        let code = KafkaCode(p.error_code);
+        match p.error_code {
+            0 => return Ok(true),
+            OFFSET_OUT_OF_RANGE => self.out_of_range(key, p).await?,
+            NOT_LEADER_OR_FOLLOWER => *stale = true,
+            _ if code.is_retriable() => {
+                *stale = true;
+                tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch error; refreshing metadata");
+            }
+            _ => tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch refused"),
+        }
+        Ok(false)
+    }
+
+    /// Sorts fetched batches into the partition's held set and takes out what is decided:
+    /// the progress after it and the batches to forward.
+    fn take_decided(&mut self, key: &Key, p: &FetchPartition) -> Result<Option<(i64, Vec<Batch>)>, MirrorError> {
+        let isolation = self.fetch_options().isolation;
+        let max_held = self.cfg.transaction_hold_bytes;
+        let state = self.partitions.get_mut(key).expect("checked by the caller");
+        let selection = match select(
+            p.records.clone(),
+            state.fetch_position,
+            &p.aborted,
+            isolation,
+            &mut state.held,
+            max_held,
+        ) {
+            Ok(s) => s,
+            Err(e) => return Err(self.batch_err(key, e)),
+        };
+        if let Some(from) = selection.fetch_from {
+            state.fetch_position = from;
+        }
+        Ok(selection.next_offset.map(|next| (next, selection.batches)))
+    }
+
+    /// Waits for every forward; acknowledged partitions join `advanced`, the others are
+    /// rewound to fetch again. Returns why the target fenced the producer, if it did.
+    async fn collect_forwards(
+        &mut self,
+        forwards: &mut JoinSet<Forwarded>,
+        advanced: &mut Vec<(Key, i64)>,
+    ) -> Result<Option<String>, MirrorError> {
+        let mut fenced = None;
+        while let Some(joined) = forwards.join_next().await {
+            let (key, next, next_sequence, result) = joined.expect("forward task panicked");
+            let Some(state) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            match result {
+                Ok(()) => {
+                    state.sequence = next_sequence;
+                    advanced.push((key, next));
+                }
+                Err(e) => {
+                    state.rewind();
+                    match e {
+                        ForwardError::Fenced(detail) => fenced = Some(detail),
+                        ForwardError::Batch(e) => return Err(self.batch_err(&key, e)),
+                        ForwardError::Refused(detail) => {
+                            tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(fenced)
     }
 
     async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {
@@ -474,6 +526,10 @@ impl Flow {
                 .map_err(|e| self.err(e))?,
         };
         tracing::error!(error = %error, high_watermark = p.high_watermark, new_position, "source offset out of range; continuing per on_offset_out_of_range");
-        self.commit(&[(key.clone(), new_position)]).await
+        self.commit(&[(key.clone(), new_position)]).await?;
+        if let Some(state) = self.partitions.get_mut(key) {
+            state.rewind();
+        }
+        Ok(())
     }
 }

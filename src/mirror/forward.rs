@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::client::error::{
     DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
 };
-use crate::client::produce::produce;
+use crate::client::produce::{produce_pipelined, MAX_IN_FLIGHT};
 use crate::client::producer_id::ProducerIdentity;
-use crate::client::{Cluster, KafkaCode};
+use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::CorruptPolicy;
 use crate::wire::batch::{patch, Batch, PatchedBatch, ProducerStamp};
 use crate::wire::codec::Compression;
@@ -91,8 +91,69 @@ pub fn stamp_all(
     Ok((out, sequence))
 }
 
-/// Produces one partition's batches, retrying retriable failures until the target
-/// acknowledges them.
+/// Why a window of produce requests stopped short.
+enum Stop {
+    Retry(String),
+    Fail(ForwardError),
+}
+
+fn classify_code(topic: &str, partition: i32, code: i16, message: Option<String>) -> Stop {
+    let kafka = KafkaCode(code);
+    let detail = format!(
+        "{topic}/{partition}: {kafka}{}",
+        message.map(|m| format!(" ({m})")).unwrap_or_default()
+    );
+    match code {
+        OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID | INVALID_PRODUCER_EPOCH => {
+            Stop::Fail(ForwardError::Fenced(detail))
+        }
+        _ if kafka.is_retriable() => Stop::Retry(detail),
+        _ => Stop::Fail(ForwardError::Refused(detail)),
+    }
+}
+
+fn classify_client(e: ClientError) -> Stop {
+    if e.is_retriable() {
+        Stop::Retry(e.to_string())
+    } else {
+        Stop::Fail(ForwardError::Refused(e.to_string()))
+    }
+}
+
+/// Sends up to `MAX_IN_FLIGHT` batches pipelined; returns how many the target
+/// acknowledged, in order, and why it stopped if not all.
+async fn send_window(
+    target: &Cluster,
+    topic: &str,
+    partition: i32,
+    window: &[PatchedBatch],
+    timeout_ms: i32,
+) -> (usize, Option<Stop>) {
+    let conn = match async {
+        let leader = target.leader(topic, partition).await?;
+        target.broker(leader).await
+    }
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return (0, Some(classify_client(e))),
+    };
+    let answers = match produce_pipelined(&conn, topic, partition, window, timeout_ms).await {
+        Ok(a) => a,
+        Err(e) => return (0, Some(classify_client(target.net_error(e)))),
+    };
+    for (i, answer) in answers.into_iter().enumerate() {
+        match answer {
+            Ok(r) if r.error_code == 0 || r.error_code == DUPLICATE_SEQUENCE_NUMBER => {}
+            Ok(r) => return (i, Some(classify_code(topic, partition, r.error_code, r.error_message))),
+            Err(e) => return (i, Some(classify_client(target.net_error(e)))),
+        }
+    }
+    (window.len(), None)
+}
+
+/// Produces one partition's batches in order, retrying retriable failures with the same
+/// sequences until the target acknowledged every batch.
 pub async fn produce_acked(
     target: Arc<Cluster>,
     topic: &str,
@@ -100,33 +161,16 @@ pub async fn produce_acked(
     batches: &[PatchedBatch],
     timeout_ms: i32,
 ) -> Result<(), ForwardError> {
+    let mut done = 0;
     let mut backoff = Duration::from_millis(100);
-    loop {
-        let attempt = async {
-            let leader = target.leader(topic, partition).await?;
-            let conn = target.broker(leader).await?;
-            produce(&conn, topic, partition, batches, timeout_ms)
-                .await
-                .map_err(|e| target.net_error(e))
-        };
-        let problem = match attempt.await {
-            Ok(r) if r.error_code == 0 || r.error_code == DUPLICATE_SEQUENCE_NUMBER => return Ok(()),
-            Ok(r) => {
-                let code = KafkaCode(r.error_code);
-                let detail = format!(
-                    "{topic}/{partition}: {code}{}",
-                    r.error_message.map(|m| format!(" ({m})")).unwrap_or_default()
-                );
-                match r.error_code {
-                    OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID | INVALID_PRODUCER_EPOCH => {
-                        return Err(ForwardError::Fenced(detail))
-                    }
-                    _ if !code.is_retriable() => return Err(ForwardError::Refused(detail)),
-                    _ => detail,
-                }
-            }
-            Err(e) if e.is_retriable() => e.to_string(),
-            Err(e) => return Err(ForwardError::Refused(e.to_string())),
+    while done < batches.len() {
+        let window = &batches[done..batches.len().min(done + MAX_IN_FLIGHT)];
+        let (acked, stop) = send_window(&target, topic, partition, window, timeout_ms).await;
+        done += acked;
+        let problem = match stop {
+            None => continue,
+            Some(Stop::Fail(e)) => return Err(e),
+            Some(Stop::Retry(problem)) => problem,
         };
         tracing::warn!(cluster = target.name(), %topic, partition, %problem, retry_in = ?backoff, "produce failed, retrying");
         tokio::time::sleep(backoff).await;
@@ -135,6 +179,7 @@ pub async fn produce_acked(
             tracing::debug!(error = %e, "metadata refresh failed");
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -178,13 +178,15 @@ impl Connection {
         }
     }
 
-    /// Sends a request frame given as buffers and waits for the response frame.
-    pub async fn round_trip(
+    /// Queues a request frame given as buffers; the returned reply resolves to the
+    /// response frame. Requests are written in the order they are submitted, which is
+    /// what pipelined idempotent produces rely on.
+    pub async fn submit(
         &self,
         parts: Vec<Bytes>,
         correlation_id: i32,
         api: &'static str,
-    ) -> Result<Bytes, NetError> {
+    ) -> Result<PendingReply<'_>, NetError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
@@ -195,21 +197,21 @@ impl Connection {
             reply: Some(reply),
         };
         self.writer.send(out).await.map_err(|_| self.closed_error())?;
-        let after = self.options.request_timeout;
-        match tokio::time::timeout(after, response).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => {
-                // The stream may still carry the late answer; start over on a new one.
-                self.poison.set(format!("{api} timed out after {after:?}"));
-                self.tasks.iter().for_each(JoinHandle::abort);
-                Err(NetError::Timeout {
-                    broker: self.broker.to_string(),
-                    api,
-                    after,
-                })
-            }
-        }
+        Ok(PendingReply {
+            conn: self,
+            response,
+            api,
+        })
+    }
+
+    /// Sends a request frame given as buffers and waits for the response frame.
+    pub async fn round_trip(
+        &self,
+        parts: Vec<Bytes>,
+        correlation_id: i32,
+        api: &'static str,
+    ) -> Result<Bytes, NetError> {
+        self.submit(parts, correlation_id, api).await?.wait().await
     }
 
     /// Sends a request that gets no response (Produce with acks=0).
@@ -277,6 +279,35 @@ impl Connection {
                 .iter()
                 .map(|k| (k.api_key, k.min_version, k.max_version)),
         ))
+    }
+}
+
+/// A submitted request's response, to await later.
+pub struct PendingReply<'a> {
+    conn: &'a Connection,
+    response: oneshot::Receiver<Result<Bytes, NetError>>,
+    api: &'static str,
+}
+
+impl PendingReply<'_> {
+    /// The response frame, or the error that ended the connection; a request without an
+    /// answer within the timeout poisons the connection, since a late answer may follow.
+    pub async fn wait(self) -> Result<Bytes, NetError> {
+        let conn = self.conn;
+        let after = conn.options.request_timeout;
+        match tokio::time::timeout(after, self.response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(conn.closed_error()),
+            Err(_) => {
+                conn.poison.set(format!("{} timed out after {after:?}", self.api));
+                conn.tasks.iter().for_each(JoinHandle::abort);
+                Err(NetError::Timeout {
+                    broker: conn.broker.to_string(),
+                    api: self.api,
+                    after,
+                })
+            }
+        }
     }
 }
 

