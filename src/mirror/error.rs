@@ -10,7 +10,7 @@ use crate::wire::WireError;
 #[non_exhaustive]
 pub enum MirrorError {
     #[error("flow {flow}: {source}")]
-    Client { flow: String, source: ClientError },
+    Client { flow: String, source: Box<ClientError> },
     #[error("flow {flow}: {topic}/{partition}: {source}")]
     Batch {
         flow: String,

@@ -105,14 +105,14 @@ impl Flow {
     fn err(&self, source: ClientError) -> MirrorError {
         MirrorError::Client {
             flow: self.cfg.name.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
     async fn start(cfg: MirrorConfig, source: Arc<Cluster>, target: Arc<Cluster>) -> Result<Flow, MirrorError> {
         let flow_err = |source| MirrorError::Client {
             flow: cfg.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let producer = init_producer_id(&target).await.map_err(flow_err)?;
         let settings = ForwardSettings {
