@@ -2,6 +2,7 @@
 //! producers, the client and the mirror against real brokers (librdkafka's mock cluster,
 //! Tansu) and real clients (confluent-kafka, kafka-python, kcat).
 
+mod cli;
 mod client;
 mod golden;
 mod harness;

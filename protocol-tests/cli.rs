@@ -1,0 +1,138 @@
+//! The command line: `strait check` on the documented example and on broken configs.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_example_config_documents_a_valid_config_and_check_prints_its_plan_without_secrets() {
+    let example = repo().join("config.example.toml");
+    let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "hunter2-secret")]);
+    assert!(ok, "{text}");
+    assert!(text.contains("mirror sea-to-hk: sea -> hk"), "{text}");
+    assert!(
+        text.contains("dial kafka-sea-0.example.com:9092 for advertised"),
+        "{text}"
+    );
+    assert!(text.contains("password from ${env:SEA_KAFKA_PASSWORD}"), "{text}");
+    assert!(!text.contains("hunter2-secret"), "a secret leaked: {text}");
+}
+
+#[test]
+fn the_example_config_names_every_option_of_the_model() {
+    let example = String::from_utf8(read(repo().join("config.example.toml"))).unwrap();
+    let model = String::from_utf8(read(repo().join("src/config/model.rs"))).unwrap();
+    for line in model.lines() {
+        let line = line.trim();
+        let Some(field) = line
+            .strip_prefix("pub ")
+            .and_then(|l| l.split_once(':'))
+            .map(|(f, _)| f)
+        else {
+            continue;
+        };
+        if field.contains(' ') || field.contains('(') || ["clusters", "mirror"].contains(&field) {
+            continue;
+        }
+        let documented = example.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            l.starts_with(&format!("{field} =")) || l.starts_with(&format!("[clusters.sea.{field}]"))
+        });
+        assert!(documented, "option `{field}` is not documented in config.example.toml");
+    }
+}
+
+fn rejected(name: &str, toml: &str, expect: &[&str]) {
+    let path = write_config(name, toml);
+    let (ok, text) = check(&path, &[]);
+    assert!(!ok, "{name} was accepted");
+    for e in expect {
+        assert!(text.contains(e), "{name}: expected {e:?} in: {text}");
+    }
+}
+
+const CLUSTERS: &str =
+    "[clusters.a]\nbootstrap = [\"127.0.0.1:9092\"]\n[clusters.b]\nbootstrap = [\"127.0.0.1:9093\"]\n";
+
+#[test]
+fn broken_configs_are_refused_with_the_key_the_value_and_what_is_expected() {
+    rejected(
+        "unknown-key",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\ncompresion=\"zstd\"\n"),
+        &["compresion"],
+    );
+    rejected(
+        "bad-regex",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"(\"]\n"),
+        &["mirror[0].topics[0]", "regular expression"],
+    );
+    rejected(
+        "unknown-cluster",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"x\"\ntarget=\"b\"\ntopics=[\"t\"]\n"),
+        &["mirror[0].source", "\"x\"", "[clusters.NAME]"],
+    );
+    rejected(
+        "bad-address",
+        "[clusters.a]\nbootstrap = [\"localhost\"]\n",
+        &["clusters.a.bootstrap[0]", "host:port"],
+    );
+    rejected(
+        "bad-codec",
+        &format!(
+            "{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\ncompression=\"brotli\"\n"
+        ),
+        &["brotli"],
+    );
+    rejected(
+        "bad-rename",
+        &format!(
+            "{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\nrename=\"{{cluster}}.x\"\n"
+        ),
+        &["mirror[0].rename", "{topic}"],
+    );
+    rejected(
+        "loop",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"a\"\ntopics=[\"t\"]\n"),
+        &["mirror[0].rename", "same cluster"],
+    );
+    rejected("missing-secret", "[clusters.a]\nbootstrap = [\"h:1\"]\n[clusters.a.sasl]\nmechanism=\"PLAIN\"\nusername=\"u\"\npassword=\"${env:STRAIT_NO_SUCH_VAR}\"\n", &["clusters.a.sasl.password", "STRAIT_NO_SUCH_VAR"]);
+    rejected(
+        "level-without-codec",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\ncompression_level=3\n"),
+        &["compression_level", "gzip or zstd"],
+    );
+}
+
+#[test]
+fn the_mirror_command_refuses_a_bad_option_before_connecting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args([
+            "mirror",
+            "--source",
+            "127.0.0.1:1",
+            "--target",
+            "127.0.0.1:2",
+            "--topics",
+            "t",
+            "--compression",
+            "brotli",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--compression brotli"));
+}

