@@ -324,3 +324,78 @@ fn a_fetch_cut_inside_a_batch_yields_the_whole_batches_before_it() {
     assert_eq!(sel.batches.len(), 1);
     assert_eq!(sel.next_offset, Some(whole[0].next_offset()));
 }
+
+/// A batch of these bytes with a valid CRC, as a broker would have written it.
+fn with_crc(mut bytes: Vec<u8>) -> Batch {
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    Batch::new(Bytes::from(bytes)).unwrap()
+}
+
+fn set_attributes(bytes: &mut [u8], edit: impl FnOnce(i16) -> i16) {
+    let attributes = edit(i16::from_be_bytes([bytes[21], bytes[22]]));
+    bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
+}
+
+#[test]
+fn log_append_time_batches_are_rebuilt_so_the_target_keeps_the_source_append_time() {
+    let (_, bytes) = cases().into_iter().find(|(c, _)| c["case"] == "rdkafka_lz4").unwrap();
+    let appended_at = 1_777_000_000_123i64;
+    let mut raw = batches(bytes)[0].as_bytes().to_vec();
+    set_attributes(&mut raw, |a| a | 0x08);
+    raw[35..43].copy_from_slice(&appended_at.to_be_bytes());
+    let source = with_crc(raw);
+    assert!(strait::wire::rebuild::needs_record_rewrite(&source).unwrap());
+    let seen_at_source = decode(&source);
+    assert!(seen_at_source.iter().all(|r| r.4 == appended_at));
+    let target = Target {
+        compression: Compression::Lz4,
+        level: None,
+        max_decompressed: 1 << 24,
+    };
+    let out = rebuild(&source, target).unwrap();
+    out.verify_crc().unwrap();
+    assert_eq!(out.timestamp_type(), strait::wire::batch::TimestampType::CreateTime);
+    assert_eq!(
+        decode(&out),
+        seen_at_source,
+        "a consumer of the target sees what a source consumer saw"
+    );
+}
+
+#[test]
+fn compressed_batches_with_compaction_gaps_are_rebuilt_with_dense_offsets() {
+    let (_, bytes) = cases().into_iter().find(|(c, _)| c["case"] == "rdkafka_none").unwrap();
+    let whole = batches(bytes)[0].clone();
+    // Keep every other record with its original offset delta, as compaction leaves it.
+    let plain = whole.records();
+    let records = read_records(&plain, whole.record_count()).unwrap();
+    let mut kept = Vec::new();
+    let mut count = 0;
+    for r in records.iter().step_by(2) {
+        strait::wire::records::write_record(&mut kept, r, r.timestamp_delta, r.offset_delta);
+        count += 1;
+    }
+    let packed = strait::wire::codec::compress(Compression::Gzip, None, &kept).unwrap();
+    let mut raw = whole.header().to_vec();
+    raw.extend_from_slice(&packed);
+    let len = (raw.len() - 12) as i32;
+    raw[8..12].copy_from_slice(&len.to_be_bytes());
+    set_attributes(&mut raw, |a| (a & !7) | 1);
+    raw[57..61].copy_from_slice(&(count as i32).to_be_bytes());
+    let compacted = with_crc(raw);
+    assert!(
+        compacted.last_offset_delta() + 1 > compacted.record_count(),
+        "the batch has gaps"
+    );
+    assert!(strait::wire::rebuild::needs_record_rewrite(&compacted).unwrap());
+    let target = Target {
+        compression: Compression::Gzip,
+        level: None,
+        max_decompressed: 1 << 24,
+    };
+    let out = rebuild(&compacted, target).unwrap();
+    assert_eq!(out.last_offset_delta() + 1, out.record_count());
+    let content = |d: Vec<Decoded>| d.into_iter().map(|r| (r.1, r.2, r.3, r.4)).collect::<Vec<_>>();
+    assert_eq!(content(decode(&out)), content(decode(&compacted)));
+}

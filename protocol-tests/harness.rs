@@ -266,3 +266,8 @@ pub fn write_config(name: &str, text: &str) -> PathBuf {
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
+
+/// The topic names a cluster lists.
+pub fn topics(bootstrap: &str) -> Vec<String> {
+    serde_json::from_str(run_peer("consume.py", &["--bootstrap", bootstrap, "--list"]).trim()).unwrap()
+}

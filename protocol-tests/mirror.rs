@@ -255,3 +255,103 @@ fn mirror_drops_aborted_transactions_and_falls_back_to_auto_creation_on_the_mock
     );
     assert!(strait.stop().success());
 }
+
+fn flow_toml(name: &str, source: &str, target: &str, rename: &str) -> String {
+    format!(
+        "[[mirror]]\nname = \"{name}\"\nsource = \"{source}\"\ntarget = \"{target}\"\ntopics = [\".*\"]\nrename = \"{rename}\"\ntopic_refresh_secs = 1\n"
+    )
+}
+
+#[test]
+fn a_target_topic_smaller_than_its_source_is_refused_by_name_and_never_remapped() {
+    let source = Tansu::start();
+    let target = Tansu::start();
+    let make = |bootstrap: &str, topic: &str, partitions: &str, count: &str| {
+        run_peer(
+            "produce.py",
+            &[
+                "--bootstrap",
+                bootstrap,
+                "--topic",
+                topic,
+                "--partitions",
+                partitions,
+                "--count",
+                count,
+                "--create",
+            ],
+        );
+    };
+    make(&source.bootstrap, "wide", "4", "100");
+    make(&source.bootstrap, "fine", "2", "60");
+    make(&target.bootstrap, "wide", "2", "0");
+    let config = format!(
+        "[clusters.a]\nbootstrap = [\"{}\"]\n[clusters.b]\nbootstrap = [\"{}\"]\n{}",
+        source.bootstrap,
+        target.bootstrap,
+        flow_toml("narrow", "a", "b", "{topic}")
+    );
+    let strait = Strait::start(&["run", "--config", write_config("narrow", &config).to_str().unwrap()]);
+    assert_same(&source.bootstrap, &target.bootstrap, "fine", "fine", 60);
+    let log = strait.log_text();
+    assert!(
+        log.contains("target topic wide has 2 partitions but source topic wide has 4"),
+        "the error names both topics and counts: {log}"
+    );
+    assert!(
+        consume(&target.bootstrap, &["wide"], 0, "read_committed").is_empty(),
+        "nothing remapped into wide"
+    );
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn an_active_active_pair_with_prefixes_never_copies_its_own_copies_back() {
+    let a = Tansu::start();
+    let b = Tansu::start();
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &a.bootstrap,
+            "--topic",
+            "orders",
+            "--count",
+            "100",
+            "--create",
+        ],
+    );
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &b.bootstrap,
+            "--topic",
+            "orders",
+            "--count",
+            "50",
+            "--create",
+        ],
+    );
+    let config = format!(
+        "[clusters.a]\nbootstrap = [\"{}\"]\n[clusters.b]\nbootstrap = [\"{}\"]\n{}{}",
+        a.bootstrap,
+        b.bootstrap,
+        flow_toml("a-to-b", "a", "b", "{source}.{topic}"),
+        flow_toml("b-to-a", "b", "a", "{source}.{topic}")
+    );
+    let strait = Strait::start(&["run", "--config", write_config("active", &config).to_str().unwrap()]);
+    assert_same(&a.bootstrap, &b.bootstrap, "orders", "a.orders", 100);
+    assert_same(&b.bootstrap, &a.bootstrap, "orders", "b.orders", 50);
+    // Give both flows several topic refreshes to (wrongly) pick up each other's copies.
+    std::thread::sleep(Duration::from_secs(4));
+    let user_topics = |bootstrap: &str| {
+        topics(bootstrap)
+            .into_iter()
+            .filter(|t| !t.starts_with("__"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(user_topics(&a.bootstrap), ["b.orders", "orders"]);
+    assert_eq!(user_topics(&b.bootstrap), ["a.orders", "orders"]);
+    assert!(strait.stop().success());
+}

@@ -38,11 +38,17 @@ def confluent(args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--topic", action="append", required=True)
+    ap.add_argument("--topic", action="append", default=[])
+    ap.add_argument("--list", action="store_true", help="print the cluster's topic names as JSON and stop")
     ap.add_argument("--expect", type=int, default=0, help="stop once this many records arrived")
     ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
     ap.add_argument("--isolation", default="read_committed")
     args = ap.parse_args()
+    if args.list:
+        from confluent_kafka.admin import AdminClient
+        topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=20).topics
+        print(json.dumps(sorted(topics)), flush=True)
+        return
     c = confluent(args)
     seen = 0
     last = time.time()

@@ -151,18 +151,14 @@ impl Flow {
                 continue;
             }
             let target_topic = self.filter.target_name(&topic.name);
-            match self
-                .ensure_target(&topic.name, &target_topic, topic.partitions.len())
-                .await
-            {
-                Ok(()) => {
-                    self.add_partitions(&topic.name, &target_topic, topic.partitions.len() as i32)
-                        .await?
-                }
-                Err(e @ (MirrorError::TargetTooSmall { .. } | MirrorError::TargetMissing { .. })) => {
-                    tracing::error!(error = %e, "topic not mirrored");
-                }
-                Err(e) => return Err(e),
+            let count = topic.partitions.len();
+            let ready = match self.ensure_target(&topic.name, &target_topic, count).await {
+                Ok(()) => self.add_partitions(&topic.name, &target_topic, count as i32).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ready {
+                // One topic's trouble must not stop the others; the next refresh retries.
+                tracing::error!(error = %e, retry_in_secs = self.cfg.topic_refresh_secs, "topic not mirrored");
             }
         }
         Ok(())
@@ -192,9 +188,10 @@ impl Flow {
             Some(have) if !self.cfg.create_topics => return Err(too_small(have)),
             Some(have) => {
                 tracing::info!(flow = %self.cfg.name, %target_topic, from = have, to = count, "adding partitions to target topic");
-                admin::create_partitions(&self.target, target_topic, count as i32)
-                    .await
-                    .map_err(|e| self.err(e))?;
+                if let Err(e) = admin::create_partitions(&self.target, target_topic, count as i32).await {
+                    tracing::warn!(flow = %self.cfg.name, %target_topic, error = %e, "the target did not add partitions");
+                    return Err(too_small(have));
+                }
             }
             None if !self.cfg.create_topics => {
                 return Err(MirrorError::TargetMissing {

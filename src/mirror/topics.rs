@@ -9,6 +9,7 @@ pub struct TopicFilter {
     exclude: Vec<Regex>,
     rename: String,
     source_cluster: String,
+    target_cluster: String,
 }
 
 fn whole(pattern: &str) -> Regex {
@@ -23,20 +24,27 @@ impl TopicFilter {
             exclude: cfg.exclude.iter().map(|p| whole(p)).collect(),
             rename: cfg.rename.clone(),
             source_cluster: cfg.source.clone(),
+            target_cluster: cfg.target.clone(),
         }
     }
 
-    /// Kafka's internal topics and strait's own start with "__" and are never copied, nor
-    /// is a topic this flow's rename template produced (active/active loops).
+    /// Kafka's internal topics and strait's own start with "__" and are never copied.
+    /// Neither is a copy: a topic this flow's template made from its source, or one the
+    /// same template made from its target (the other half of an active/active pair),
+    /// which would otherwise go round in a loop.
     pub fn selects(&self, topic: &str, internal: bool) -> bool {
-        if internal || topic.starts_with("__") || self.is_renamed(topic) {
+        if internal
+            || topic.starts_with("__")
+            || self.is_renamed(topic, &self.source_cluster)
+            || self.is_renamed(topic, &self.target_cluster)
+        {
             return false;
         }
         self.include.iter().any(|r| r.is_match(topic)) && !self.exclude.iter().any(|r| r.is_match(topic))
     }
 
-    fn is_renamed(&self, topic: &str) -> bool {
-        let template = self.rename.replace("{source}", &self.source_cluster);
+    fn is_renamed(&self, topic: &str, cluster: &str) -> bool {
+        let template = self.rename.replace("{source}", cluster);
         let Some((prefix, suffix)) = template.split_once("{topic}") else {
             return false;
         };
@@ -81,5 +89,10 @@ mod tests {
         assert_eq!(f.target_name("clicks"), "sea.clicks");
         assert!(f.selects("clicks", false));
         assert!(!f.selects("sea.clicks", false), "its own output is never copied back");
+        assert!(
+            !f.selects("hk.clicks", false),
+            "copies from its target are never copied back"
+        );
+        assert!(f.selects("na.clicks", false), "copies from a third cluster flow on");
     }
 }
