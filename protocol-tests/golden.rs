@@ -371,7 +371,7 @@ fn compressed_batches_with_compaction_gaps_are_rebuilt_with_dense_offsets() {
     let plain = whole.records();
     let records = read_records(&plain, whole.record_count()).unwrap();
     let mut kept = Vec::new();
-    let mut count = 0;
+    let mut count = 0i32;
     for r in records.iter().step_by(2) {
         strait::wire::records::write_record(&mut kept, r, r.timestamp_delta, r.offset_delta);
         count += 1;
@@ -382,7 +382,7 @@ fn compressed_batches_with_compaction_gaps_are_rebuilt_with_dense_offsets() {
     let len = (raw.len() - 12) as i32;
     raw[8..12].copy_from_slice(&len.to_be_bytes());
     set_attributes(&mut raw, |a| (a & !7) | 1);
-    raw[57..61].copy_from_slice(&(count as i32).to_be_bytes());
+    raw[57..61].copy_from_slice(&count.to_be_bytes());
     let compacted = with_crc(raw);
     assert!(
         compacted.last_offset_delta() + 1 > compacted.record_count(),
