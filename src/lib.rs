@@ -9,4 +9,5 @@ pub mod client;
 pub mod config;
 pub mod mirror;
 pub mod net;
+pub mod proxy;
 pub mod wire;

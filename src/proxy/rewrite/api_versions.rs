@@ -1,0 +1,48 @@
+//! ApiVersions responses (v0 to v4): forwarded as the broker answers, except that the
+//! highest version of each api whose responses carry broker addresses is clamped to what
+//! the proxy can rewrite, so no client negotiates a version that would leak them.
+
+use kafka_protocol::messages::ApiKey;
+
+use super::walk::Walk;
+use crate::wire::WireError;
+
+pub const MAX_VERSION: i16 = 4;
+
+/// The highest version the proxy lets clients use, for the apis it must watch:
+/// rewritten ones, and the ones whose newer versions add broker endpoints (KIP-951's
+/// node endpoints in Produce v10 and Fetch v16; DescribeQuorum v2's listeners).
+pub fn clamp_for(api_key: i16) -> Option<i16> {
+    let key = ApiKey::try_from(api_key).ok()?;
+    match key {
+        ApiKey::Metadata => Some(super::metadata::MAX_VERSION),
+        ApiKey::FindCoordinator => Some(super::find_coordinator::MAX_VERSION),
+        ApiKey::DescribeCluster => Some(super::describe_cluster::MAX_VERSION),
+        ApiKey::Produce => Some(9),
+        ApiKey::Fetch => Some(15),
+        ApiKey::DescribeQuorum => Some(1),
+        _ => None,
+    }
+}
+
+pub fn rewrite(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
+    if !(0..=MAX_VERSION).contains(&version) {
+        return Err(WireError::UnsupportedVersion {
+            api: "ApiVersions",
+            version,
+            min: 0,
+            max: MAX_VERSION,
+        });
+    }
+    let mut w = Walk::new(body, version >= 3, "api versions response");
+    w.copy(2)?;
+    for _ in 0..w.copy_array_len(6)? {
+        let key = w.copy_i16()?;
+        let min = w.copy_i16()?;
+        let max = w.read_i16()?;
+        let clamped = clamp_for(key).map_or(max, |limit| max.min(limit).max(min));
+        w.write_i16(clamped);
+        w.copy_tagged()?;
+    }
+    Ok(w.finish())
+}

@@ -1,0 +1,187 @@
+//! Every version of every rewritten response, built by kafka-protocol's encoder,
+//! rewritten, and decoded again: addresses replaced, everything else unchanged.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::*;
+
+fn encode(m: &impl Encodable, version: i16) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    m.encode(&mut buf, version).unwrap();
+    buf.to_vec()
+}
+
+fn decode<M: Decodable>(body: Vec<u8>, version: i16) -> M {
+    M::decode(&mut Bytes::from(body), version).unwrap()
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+fn proxy_address(node: i32, _host: &str, _port: i32) -> (String, i32) {
+    ("proxy.example.com".to_owned(), 30_000 + node)
+}
+
+fn metadata(version: i16) -> MetadataResponse {
+    let brokers = (1..=3)
+        .map(|i| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(i))
+                .with_host(s(&format!("kafka-{i}.kafka-headless.svc.cluster.local")))
+                .with_port(9092)
+                .with_rack((version >= 1).then(|| s("rack-a")))
+        })
+        .collect();
+    let partitions = (0..2)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(BrokerId(p + 1))
+                .with_replica_nodes(vec![BrokerId(1), BrokerId(2)])
+                .with_isr_nodes(vec![BrokerId(1)])
+                .with_leader_epoch(if version >= 7 { 5 } else { -1 })
+        })
+        .collect();
+    let topic = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(s("events"))))
+        .with_partitions(partitions);
+    MetadataResponse::default()
+        .with_throttle_time_ms(if version >= 3 { 7 } else { 0 })
+        .with_brokers(brokers)
+        .with_cluster_id((version >= 2).then(|| s("cluster-x")))
+        .with_controller_id(BrokerId(if version >= 1 { 2 } else { -1 }))
+        .with_topics(vec![topic])
+}
+
+#[test]
+fn metadata_of_every_version_advertises_the_proxy_and_keeps_the_rest() {
+    for v in 0..=metadata::MAX_VERSION {
+        let original = metadata(v);
+        let out = metadata::rewrite(&encode(&original, v), v, &mut proxy_address).unwrap();
+        let got: MetadataResponse = decode(out, v);
+        let mut want = original.clone();
+        for b in &mut want.brokers {
+            b.host = s("proxy.example.com");
+            b.port = 30_000 + b.node_id.0;
+        }
+        assert_eq!(got, want, "v{v}");
+    }
+}
+
+#[test]
+fn find_coordinator_of_every_version_advertises_the_proxy() {
+    for v in 0..=find_coordinator::MAX_VERSION {
+        let original = if v < 4 {
+            FindCoordinatorResponse::default()
+                .with_node_id(BrokerId(3))
+                .with_host(s("kafka-3.internal"))
+                .with_port(9093)
+                .with_error_message(Some(s(if v >= 1 { "fine" } else { "" })))
+        } else {
+            FindCoordinatorResponse::default().with_coordinators(vec![
+                Coordinator::default()
+                    .with_key(s("group-a"))
+                    .with_node_id(BrokerId(3))
+                    .with_host(s("kafka-3.internal"))
+                    .with_port(9093),
+                Coordinator::default()
+                    .with_key(s("group-b"))
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(15),
+            ])
+        };
+        let out = find_coordinator::rewrite(&encode(&original, v), v, &mut proxy_address).unwrap();
+        let got: FindCoordinatorResponse = decode(out, v);
+        let mut want = original.clone();
+        if v < 4 {
+            want.host = s("proxy.example.com");
+            want.port = 30_003;
+        } else {
+            want.coordinators[0].host = s("proxy.example.com");
+            want.coordinators[0].port = 30_003;
+        }
+        assert_eq!(got, want, "v{v}: an error answer (node -1) stays as it is");
+    }
+}
+
+#[test]
+fn describe_cluster_of_every_version_advertises_the_proxy() {
+    for v in 0..=describe_cluster::MAX_VERSION {
+        let brokers = (1..=2)
+            .map(|i| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(i))
+                    .with_host(s("10.0.0.9"))
+                    .with_port(9092)
+                    .with_rack(Some(s("r")))
+                    .with_is_fenced(v >= 2 && i == 2)
+            })
+            .collect();
+        let original = DescribeClusterResponse::default()
+            .with_cluster_id(s("cluster-x"))
+            .with_controller_id(BrokerId(1))
+            .with_endpoint_type(1)
+            .with_brokers(brokers);
+        let out = describe_cluster::rewrite(&encode(&original, v), v, &mut proxy_address).unwrap();
+        let got: DescribeClusterResponse = decode(out, v);
+        let mut want = original.clone();
+        for b in &mut want.brokers {
+            b.host = s("proxy.example.com");
+            b.port = 30_000 + b.broker_id.0;
+        }
+        assert_eq!(got, want, "v{v}");
+    }
+}
+
+#[test]
+fn api_versions_of_every_version_clamp_only_address_bearing_apis() {
+    for v in 0..=api_versions::MAX_VERSION {
+        let key = |k: ApiKey, min, max| {
+            ApiVersion::default()
+                .with_api_key(k as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        };
+        let original = ApiVersionsResponse::default().with_api_keys(vec![
+            key(ApiKey::Produce, 3, 12),
+            key(ApiKey::Fetch, 4, 17),
+            key(ApiKey::Metadata, 0, 99),
+            key(ApiKey::OffsetCommit, 2, 9),
+            ApiVersion::default()
+                .with_api_key(999)
+                .with_min_version(0)
+                .with_max_version(4),
+        ]);
+        let out = api_versions::rewrite(&encode(&original, v), v).unwrap();
+        let got: ApiVersionsResponse = decode(out, v);
+        let maxima: Vec<i16> = got.api_keys.iter().map(|k| k.max_version).collect();
+        assert_eq!(maxima, [9, 15, metadata::MAX_VERSION, 9, 4], "v{v}");
+    }
+}
+
+#[test]
+fn truncated_and_hostile_bodies_are_errors_not_panics() {
+    let body = encode(&metadata(9), 9);
+    for cut in 0..body.len() {
+        let _ = metadata::rewrite(&body[..cut], 9, &mut proxy_address);
+    }
+    let hostile = [0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
+    assert!(metadata::rewrite(&hostile, 3, &mut proxy_address).is_err());
+    assert!(
+        metadata::rewrite(&body, 14, &mut proxy_address).is_err(),
+        "unknown versions are refused"
+    );
+}
