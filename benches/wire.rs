@@ -182,6 +182,11 @@ fn forward(c: &mut Criterion) {
         ("batches_16k", records_field(&[big], MB)),
     ];
 
+    for (name, field) in &inputs {
+        let n = Splitter::new(field.clone()).count();
+        eprintln!("forward input {name}: {} bytes in {n} batches", field.len());
+    }
+
     let mut g = c.benchmark_group("forward");
     for (name, field) in &inputs {
         g.throughput(Throughput::Bytes(field.len() as u64));
@@ -224,6 +229,14 @@ fn codecs(c: &mut Criterion) {
         for (size, batch) in &sizes {
             let plain = batch.records();
             let packed = to_codec(batch, codec).records();
+            eprintln!(
+                "codecs input {}/{size}: {} records, {} bytes, compressed {} bytes ({:.1}x)",
+                codec.name(),
+                batch.record_count(),
+                plain.len(),
+                packed.len(),
+                plain.len() as f64 / packed.len() as f64
+            );
             g.throughput(Throughput::Bytes(plain.len() as u64));
             let id = format!("{}/{size}", codec.name());
             g.bench_with_input(BenchmarkId::new("decompress", &id), &packed, |b, packed| {

@@ -267,7 +267,18 @@ pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
 
+/// What a cluster lists, as librdkafka 2.16 sees it.
+#[derive(Debug, serde::Deserialize)]
+pub struct Listing {
+    pub topics: Vec<String>,
+    pub brokers: Vec<String>,
+}
+
+pub fn list(bootstrap: &str) -> Listing {
+    serde_json::from_str(run_peer("consume.py", &["--bootstrap", bootstrap, "--list"]).trim()).unwrap()
+}
+
 /// The topic names a cluster lists.
 pub fn topics(bootstrap: &str) -> Vec<String> {
-    serde_json::from_str(run_peer("consume.py", &["--bootstrap", bootstrap, "--list"]).trim()).unwrap()
+    list(bootstrap).topics
 }

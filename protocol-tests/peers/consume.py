@@ -18,12 +18,15 @@ def confluent(args):
     from confluent_kafka import Consumer, TopicPartition
     c = Consumer({
         "bootstrap.servers": args.bootstrap,
-        "group.id": "strait-test-reader",
+        "group.id": args.group or "strait-test-reader",
         "enable.auto.commit": False,
         "check.crcs": True,
         "isolation.level": args.isolation,
         "auto.offset.reset": "earliest",
     })
+    if args.group:
+        c.subscribe(args.topic)
+        return c
     meta = c.list_topics(timeout=20)
     assignment = []
     for topic in args.topic:
@@ -43,11 +46,13 @@ def main():
     ap.add_argument("--expect", type=int, default=0, help="stop once this many records arrived")
     ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
     ap.add_argument("--isolation", default="read_committed")
+    ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
     args = ap.parse_args()
     if args.list:
         from confluent_kafka.admin import AdminClient
-        topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=20).topics
-        print(json.dumps(sorted(topics)), flush=True)
+        meta = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=20)
+        brokers = sorted(f"{b.host}:{b.port}" for b in meta.brokers.values())
+        print(json.dumps({"topics": sorted(meta.topics), "brokers": brokers}), flush=True)
         return
     c = confluent(args)
     seen = 0

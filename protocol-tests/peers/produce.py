@@ -29,7 +29,9 @@ def confluent(args, plan):
         "bootstrap.servers": args.bootstrap,
         "compression.type": args.compression,
         "linger.ms": 20,
-        "enable.idempotence": True,
+        "enable.idempotence": args.acks == "all",
+        "acks": args.acks,
+        "message.timeout.ms": args.timeout_ms,
     }
     if args.txn:
         conf["transactional.id"] = f"produce-{args.topic}"
@@ -99,6 +101,8 @@ def main():
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--compression", default="none")
     ap.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent")
+    ap.add_argument("--acks", default="all", help="all, 1 or 0 (confluent client only)")
+    ap.add_argument("--timeout-ms", type=int, default=60000, help="delivery timeout (confluent client only)")
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")
     ap.add_argument("--create", action="store_true", help="create the topic first (brokers without auto-creation)")
     args = ap.parse_args()

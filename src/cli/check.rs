@@ -40,6 +40,17 @@ pub fn plan(config: &Config) -> String {
             );
         }
     }
+    for p in &config.proxy {
+        out += &format!(
+            "proxy {}: listen {} for cluster {}, advertised as {}, broker ports from {}\n",
+            p.name,
+            p.listen,
+            p.cluster,
+            p.advertise,
+            p.port_base
+                .map_or("listen port + 1 + node id".to_owned(), |b| format!("{b} + node id"))
+        );
+    }
     for m in &config.mirror {
         out += &format!(
             "mirror {}: {} -> {}, topics {:?} excluding {:?}, renamed {:?}, compression {:?}, {:?}, start {:?}\n",

@@ -2,6 +2,7 @@
 
 mod check;
 mod mirror;
+mod proxy;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,7 +34,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Replicate topics from one cluster to another (one flow, no config file).
     Mirror(Box<mirror::MirrorArgs>),
-    /// Run every flow of a config file until SIGINT or SIGTERM.
+    /// Stand in front of a cluster and rewrite the broker addresses it advertises.
+    Proxy(Box<proxy::ProxyArgs>),
+    /// Run every flow and proxy of a config file until SIGINT or SIGTERM.
     Run(run::RunArgs),
 }
 
@@ -42,7 +45,8 @@ pub fn init_logging(format: &LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -53,6 +57,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Check(args) => check::run(args),
         Command::Mirror(args) => mirror::run(*args).await,
+        Command::Proxy(args) => proxy::run(*args).await,
         Command::Run(args) => run::run(args).await,
     }
 }

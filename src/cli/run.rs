@@ -10,6 +10,7 @@ use clap::Args;
 use strait::client::Cluster;
 use strait::config::{self, Config, MirrorConfig};
 use strait::mirror::{run_flow, MirrorError};
+use strait::proxy::Proxy;
 use tokio::sync::watch;
 
 #[derive(Args)]
@@ -48,8 +49,12 @@ async fn supervise(
 }
 
 pub async fn run_config(config: Config) -> anyhow::Result<()> {
-    if config.mirror.is_empty() {
-        anyhow::bail!("the config has no [[mirror]] flows to run");
+    if config.mirror.is_empty() && config.proxy.is_empty() {
+        anyhow::bail!("the config has no [[mirror]] flows and no [[proxy]] entries to run");
+    }
+    let mut proxies = Vec::new();
+    for p in &config.proxy {
+        proxies.push(config::proxy_settings(p, &config.clusters[&p.cluster])?);
     }
     let mut clusters = HashMap::new();
     for (name, c) in &config.clusters {
@@ -57,16 +62,21 @@ pub async fn run_config(config: Config) -> anyhow::Result<()> {
     }
     let shutdown = super::shutdown_signal();
     let mut flows = tokio::task::JoinSet::new();
+    for settings in proxies {
+        let shutdown = shutdown.clone();
+        flows.spawn(async move { Proxy::run(settings, shutdown).await.map_err(|e| e.to_string()) });
+    }
     for m in config.mirror {
         let (source, target) = (clusters[&m.source].clone(), clusters[&m.target].clone());
-        flows.spawn(supervise(m, source, target, shutdown.clone()));
+        let shutdown = shutdown.clone();
+        flows.spawn(async move { supervise(m, source, target, shutdown).await.map_err(|e| e.to_string()) });
     }
     let mut failed = 0;
     while let Some(done) = flows.join_next().await {
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "flow stopped");
+                tracing::error!(error = %e, "stopped with an error");
                 failed += 1;
             }
             Err(e) => {
@@ -76,7 +86,7 @@ pub async fn run_config(config: Config) -> anyhow::Result<()> {
         }
     }
     if failed > 0 {
-        anyhow::bail!("{failed} flow(s) stopped with errors");
+        anyhow::bail!("{failed} flow(s) or proxies stopped with errors");
     }
     Ok(())
 }

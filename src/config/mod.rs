@@ -26,8 +26,8 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// The client-layer cluster for a `[clusters.NAME]` section, secrets resolved.
-pub fn connect_cluster(name: &str, c: &ClusterConfig) -> Result<std::sync::Arc<crate::client::Cluster>, ConfigError> {
+/// How strait talks to a `[clusters.NAME]` section's brokers, secrets resolved.
+pub fn connect_options(name: &str, c: &ClusterConfig) -> Result<crate::net::ConnectOptions, ConfigError> {
     use crate::net::{sasl, tls};
     let key = |field: &str| format!("clusters.{name}.{field}");
     let tls = match &c.tls {
@@ -57,18 +57,60 @@ pub fn connect_cluster(name: &str, c: &ClusterConfig) -> Result<std::sync::Arc<c
             password: s.password.resolve(&key("sasl.password"))?,
         }),
     };
-    let options = crate::net::ConnectOptions {
+    Ok(crate::net::ConnectOptions {
         client_id: c.client_id.clone(),
         tls,
         sasl,
         connect_timeout: std::time::Duration::from_millis(c.connect_timeout_ms),
         request_timeout: std::time::Duration::from_millis(c.request_timeout_ms),
         max_frame: c.max_frame_bytes,
-    };
+    })
+}
+
+/// The client-layer cluster for a `[clusters.NAME]` section, secrets resolved.
+pub fn connect_cluster(name: &str, c: &ClusterConfig) -> Result<std::sync::Arc<crate::client::Cluster>, ConfigError> {
     Ok(crate::client::Cluster::new(
         name,
         c.bootstrap.clone(),
         crate::client::AddressMap::new(c.address_map.clone()),
-        options,
+        connect_options(name, c)?,
     ))
+}
+
+/// The settings of a `[[proxy]]` entry in front of its cluster.
+pub fn proxy_settings(p: &ProxyConfig, c: &ClusterConfig) -> Result<crate::proxy::ProxySettings, ConfigError> {
+    let key = |field: &str| format!("proxy.{}.{field}", p.name);
+    let listen: std::net::SocketAddr = p
+        .listen
+        .parse()
+        .map_err(|_| error::invalid(key("listen"), &p.listen, "an IP address and port"))?;
+    let upstream_options = connect_options(&p.cluster, c)?;
+    let client_tls = match &p.tls {
+        None => None,
+        Some(t) => Some(
+            crate::proxy::tls::acceptor(&t.cert, &t.key, t.client_ca.as_deref())
+                .map_err(|e| error::invalid(key("tls"), "(files)", format!("usable TLS files: {e}")))?,
+        ),
+    };
+    let pinned_ports = p
+        .broker_ports
+        .iter()
+        .filter_map(|(node, port)| node.parse().ok().map(|n| (n, *port)))
+        .collect();
+    Ok(crate::proxy::ProxySettings {
+        name: p.name.clone(),
+        listen,
+        advertise_host: p.advertise.clone(),
+        port_base: p.port_base.unwrap_or(listen.port().saturating_add(1)),
+        pinned_ports,
+        upstream: c.bootstrap.clone(),
+        upstream_map: crate::client::AddressMap::new(c.address_map.clone()),
+        upstream_tls: upstream_options.tls.clone(),
+        upstream_options,
+        client_tls,
+        max_connections: p.max_connections,
+        max_frame: p.max_frame_bytes,
+        idle_timeout: std::time::Duration::from_secs(p.idle_timeout_secs),
+        shutdown_grace: std::time::Duration::from_secs(p.shutdown_grace_secs),
+    })
 }

@@ -14,6 +14,40 @@ pub struct Config {
     pub clusters: BTreeMap<String, ClusterConfig>,
     #[serde(default)]
     pub mirror: Vec<MirrorConfig>,
+    #[serde(default)]
+    pub proxy: Vec<ProxyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub name: String,
+    pub cluster: String,
+    pub listen: String,
+    pub advertise: String,
+    #[serde(default)]
+    pub port_base: Option<u16>,
+    /// Node id (as a string: TOML keys are) -> the port that stands for that broker.
+    #[serde(default)]
+    pub broker_ports: BTreeMap<String, u16>,
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: usize,
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +197,15 @@ pub struct MirrorConfig {
     pub transaction_hold_bytes: usize,
 }
 
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_idle_timeout_secs() -> u64 {
+    600
+}
+fn default_shutdown_grace_secs() -> u64 {
+    30
+}
 fn default_client_id() -> String {
     "strait".into()
 }
@@ -277,6 +320,25 @@ impl ClusterConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
             max_frame_bytes: default_max_frame_bytes(),
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// A proxy with every option at its default.
+    pub fn new(name: &str, cluster: &str, listen: &str, advertise: &str) -> ProxyConfig {
+        ProxyConfig {
+            name: name.into(),
+            cluster: cluster.into(),
+            listen: listen.into(),
+            advertise: advertise.into(),
+            port_base: None,
+            broker_ports: BTreeMap::new(),
+            tls: None,
+            max_connections: default_max_connections(),
+            max_frame_bytes: default_max_frame_bytes(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
 }

@@ -138,6 +138,51 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
     Ok(())
 }
 
+fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("proxy[{i}].{field}");
+    if p.name.is_empty() {
+        return Err(invalid(key("name"), "\"\"", "a non-empty name"));
+    }
+    if !config.clusters.contains_key(&p.cluster) {
+        return Err(invalid(
+            key("cluster"),
+            format!("{:?}", p.cluster),
+            "the name of a [clusters.NAME] section",
+        ));
+    }
+    let listen: std::net::SocketAddr = p.listen.parse().map_err(|_| {
+        invalid(
+            key("listen"),
+            format!("{:?}", p.listen),
+            "an IP address and port, such as 0.0.0.0:9092",
+        )
+    })?;
+    if p.advertise.is_empty() || p.advertise.contains(':') && p.advertise.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(invalid(
+            key("advertise"),
+            format!("{:?}", p.advertise),
+            "the host name or IP clients connect to, without a port",
+        ));
+    }
+    if p.port_base.is_none() && listen.port() == u16::MAX {
+        return Err(invalid(key("listen"), &p.listen, "a port below 65535, or a port_base"));
+    }
+    for node in p.broker_ports.keys() {
+        node.parse::<i32>()
+            .map_err(|_| invalid(format!("{}.\"{node}\"", key("broker_ports")), node, "a broker node id"))?;
+    }
+    positive(&key("max_connections"), p.max_connections as i64)?;
+    positive(&key("idle_timeout_secs"), p.idle_timeout_secs as i64)?;
+    if p.max_frame_bytes < 1024 || p.max_frame_bytes > i32::MAX as usize {
+        return Err(invalid(
+            key("max_frame_bytes"),
+            p.max_frame_bytes,
+            "from 1024 to 2147483647 bytes",
+        ));
+    }
+    Ok(())
+}
+
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     for (name, c) in &config.clusters {
         let key = |field: &str| format!("clusters.{name}.{field}");
@@ -172,6 +217,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         if let Some(sasl) = &c.sasl {
             sasl.password.resolve(&key("sasl.password"))?;
         }
+    }
+    for (i, p) in config.proxy.iter().enumerate() {
+        check_proxy(config, i, p)?;
     }
     let mut names = std::collections::HashSet::new();
     for (i, m) in config.mirror.iter().enumerate() {

@@ -6,24 +6,25 @@
 //! and the cluster layer dials a new one.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::{Request, StrBytes};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::frames::FrameReader;
 use super::sasl::{self, SaslConfig};
 use super::tls::TlsSettings;
 use super::versions::ApiVersionTable;
+use super::write::write_all_parts;
 use super::NetError;
-use crate::wire::frame::{take_frame, DEFAULT_MAX_FRAME};
+use crate::wire::frame::DEFAULT_MAX_FRAME;
 use crate::wire::header::split_response;
 use crate::wire::message::{api_key_name, decode_response, encode_request, response_header_version};
 
@@ -51,7 +52,7 @@ impl Default for ConnectOptions {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 type Reply = oneshot::Sender<Result<Bytes, NetError>>;
@@ -324,40 +325,23 @@ fn fail_all(pending: &Pending, poison: &Poison, broker: &str) {
     }
 }
 
-async fn read_loop(
-    mut read: ReadHalf<Box<dyn Io>>,
-    pending: Pending,
-    poison: Arc<Poison>,
-    broker: Arc<str>,
-    max: usize,
-) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+async fn read_loop(read: ReadHalf<Box<dyn Io>>, pending: Pending, poison: Arc<Poison>, broker: Arc<str>, max: usize) {
+    let mut frames = FrameReader::new(read, max);
     let reason = loop {
-        match take_frame(&mut buf, max) {
-            Err(e) => break format!("bad frame: {e}"),
-            Ok(Some(frame)) => {
-                if frame.len() < 4 {
-                    break "response frame shorter than a correlation id".to_owned();
-                }
-                let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-                let reply = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                match reply {
-                    Some(reply) => {
-                        let _ = reply.send(Ok(frame));
-                    }
-                    None => break format!("response with unknown correlation id {id}"),
-                }
-                continue;
+        let frame = match frames.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break "closed by the broker".to_owned(),
+            Err(e) => break format!("reading a response: {e}"),
+        };
+        let Ok(id) = crate::wire::header::response_correlation_id(&frame) else {
+            break "response frame shorter than a correlation id".to_owned();
+        };
+        let reply = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        match reply {
+            Some(reply) => {
+                let _ = reply.send(Ok(frame));
             }
-            Ok(None) => {}
-        }
-        if let Ok(Some(len)) = crate::wire::frame::peek_frame_len(&buf, max) {
-            buf.reserve((4 + len).saturating_sub(buf.len()));
-        }
-        match read.read_buf(&mut buf).await {
-            Ok(0) => break "closed by the broker".to_owned(),
-            Ok(_) => {}
-            Err(e) => break format!("read failed: {e}"),
+            None => break format!("response with unknown correlation id {id}"),
         }
     };
     tracing::debug!(%broker, %reason, "connection closed");
@@ -388,28 +372,4 @@ async fn write_loop(
     let _ = write.shutdown().await;
     poison.set("connection shut down".to_owned());
     fail_all(&pending, &poison, &broker);
-}
-
-/// Writes every buffer in order with vectored writes, resuming after partial writes.
-async fn write_all_parts(write: &mut (impl AsyncWrite + Unpin), parts: &[Bytes]) -> std::io::Result<()> {
-    let mut index = 0;
-    let mut offset = 0;
-    while index < parts.len() {
-        let slices: Vec<IoSlice<'_>> = std::iter::once(&parts[index][offset..])
-            .chain(parts[index + 1..].iter().map(|p| &p[..]))
-            .take(64)
-            .map(IoSlice::new)
-            .collect();
-        let mut written = write.write_vectored(&slices).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while index < parts.len() && written >= parts[index].len() - offset {
-            written -= parts[index].len() - offset;
-            index += 1;
-            offset = 0;
-        }
-        offset += written;
-    }
-    write.flush().await
 }

@@ -3,9 +3,11 @@
 
 pub mod connection;
 pub mod error;
+pub mod frames;
 pub mod sasl;
 pub mod tls;
 pub mod versions;
+pub mod write;
 
 pub use connection::{ConnectOptions, Connection, PendingReply};
 pub use error::NetError;

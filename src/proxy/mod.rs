@@ -2,4 +2,12 @@
 //! advertises, so that clients reach each broker through the proxy. Knows nothing of
 //! mirroring.
 
+pub mod broker_map;
+pub mod error;
+pub mod pump;
 pub mod rewrite;
+pub mod server;
+pub mod tls;
+
+pub use error::ProxyError;
+pub use server::{Proxy, ProxySettings};

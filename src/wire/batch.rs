@@ -73,6 +73,16 @@ impl Batch {
         if LOG_OVERHEAD + batch.batch_length() as usize != batch.bytes.len() {
             return Err(WireError::malformed("record batch", "length field disagrees with size"));
         }
+        if batch.record_count() < 0 {
+            return Err(WireError::malformed(
+                "record batch",
+                format!(
+                    "batch at offset {} states {} records",
+                    batch.base_offset(),
+                    batch.record_count()
+                ),
+            ));
+        }
         Ok(batch)
     }
 

@@ -134,3 +134,19 @@ fn decode_partition(r: &mut Reader<'_>, topic: &str, version: i16) -> Result<Pro
         error_message,
     })
 }
+
+/// The acks of a Produce request frame (header included): a proxy must not wait for an
+/// answer to acks=0, which gets none.
+pub fn request_acks(frame: &[u8], header_version: i16, version: i16) -> Result<i16, WireError> {
+    let start = super::header::request_body_offset(frame, header_version)?;
+    let mut r = Reader::new(&frame[start..], "produce request");
+    if version >= 3 {
+        if version >= 9 {
+            let len = r.uvarint()? as usize;
+            r.take(len.saturating_sub(1))?;
+        } else {
+            r.string()?;
+        }
+    }
+    r.i16()
+}

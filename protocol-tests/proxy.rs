@@ -1,0 +1,305 @@
+//! `strait proxy` in front of real brokers, used by real clients: kcat, confluent-kafka
+//! (librdkafka 2.16) and kafka-python.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// A proxy in front of `upstream`, listening on 127.0.0.1; returns it and its bootstrap.
+fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let base = (free_port() - 200).to_string();
+    let mut args = vec![
+        "proxy",
+        "--upstream",
+        upstream,
+        "--listen",
+        &listen,
+        "--advertise",
+        "127.0.0.1",
+    ];
+    args.extend(["--port-base", &base]);
+    args.extend(extra);
+    let strait = Strait::start(&args);
+    wait_for_port(&listen, Duration::from_secs(10));
+    (strait, listen)
+}
+
+fn kcat(args: &[&str]) -> String {
+    let out = Command::new("kcat")
+        .args(args)
+        .output()
+        .expect("kcat is installed by scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "kcat {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit_once(':').unwrap().1
+}
+
+#[test]
+fn kcat_lists_every_broker_at_the_proxy_and_no_upstream_address_leaks() {
+    let mock = MockCluster::start(3);
+    produce_records(&mock.bootstrap, "listed", 0, 20, "none", "confluent");
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let listing = kcat(&["-b", &listen, "-L"]);
+    let brokers: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("broker "))
+        .collect();
+    assert_eq!(brokers.len(), 3, "{listing}");
+    for line in &brokers {
+        assert!(line.contains(" at 127.0.0.1:"), "{line}");
+    }
+    for upstream in mock.addresses() {
+        assert!(
+            !listing.contains(port_of(&upstream)),
+            "upstream {upstream} leaked:\n{listing}"
+        );
+    }
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn clients_produce_and_consume_through_the_proxy_with_a_consumer_group() {
+    let mock = MockCluster::start(3);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    produce_records(&listen, "through", 0, 300, "lz4", "confluent");
+    produce_records(&listen, "through", 300, 200, "gzip", "kafka-python");
+    let mut input = String::new();
+    for i in 0..100 {
+        input += &format!("kcat-{i}\n");
+    }
+    let mut child = Command::new("kcat")
+        .args(["-b", &listen, "-P", "-t", "through", "-p", "0"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let direct = consume(&mock.bootstrap, &["through"], 600, "read_committed");
+    assert_eq!(direct.len(), 600, "every record reached the cluster");
+    let grouped = run_peer(
+        "consume.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "through",
+            "--group",
+            "via-proxy",
+            "--expect",
+            "600",
+            "--idle",
+            "15",
+        ],
+    );
+    assert_eq!(
+        grouped.lines().count(),
+        600,
+        "a consumer group through the proxy reads everything"
+    );
+    let via_kcat = kcat(&[
+        "-b",
+        &listen,
+        "-C",
+        "-t",
+        "through",
+        "-e",
+        "-q",
+        "-X",
+        "check.crcs=true",
+    ]);
+    assert_eq!(via_kcat.lines().count(), 600);
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn produce_with_acks_zero_gets_no_answer_and_the_connection_keeps_working() {
+    let mock = MockCluster::start(3);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "fire",
+            "--count",
+            "200",
+            "--acks",
+            "0",
+        ],
+    );
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "fire",
+            "--start",
+            "200",
+            "--count",
+            "50",
+        ],
+    );
+    let got = consume(&listen, &["fire"], 250, "read_committed");
+    assert_eq!(got.len(), 250);
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn a_client_that_can_only_reach_the_proxy_works_against_brokers_advertising_internal_names() {
+    let port = free_port();
+    let internal = format!("kafka-0.kafka-headless.invalid:{port}");
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut tansu = Command::new(tansu_binary())
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &format!("tcp://{internal}"),
+        ])
+        .args(["--storage-engine", "memory://tansu/", "--silent"])
+        .spawn()
+        .unwrap();
+    let upstream = format!("127.0.0.1:{port}");
+    wait_for_port(&upstream, Duration::from_secs(20));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[clusters.k8s]\nbootstrap = [\"{upstream}\"]\n[clusters.k8s.address_map]\n\"{internal}\" = \"{upstream}\"\n\n[[proxy]]\nname = \"edge\"\ncluster = \"k8s\"\nlisten = \"{listen}\"\nadvertise = \"127.0.0.1\"\nport_base = {}\n",
+        free_port() - 300
+    );
+    let strait = Strait::start(&["run", "--config", write_config("edge", &config).to_str().unwrap()]);
+    wait_for_port(&listen, Duration::from_secs(10));
+    let through = [
+        "--bootstrap",
+        &listen,
+        "--topic",
+        "inside",
+        "--partitions",
+        "2",
+        "--count",
+        "100",
+        "--create",
+    ];
+    run_peer("produce.py", &through);
+    assert_eq!(consume(&listen, &["inside"], 100, "read_committed").len(), 100);
+    // kcat's librdkafka 2.0.2 cannot parse Tansu's ApiVersions answer; librdkafka 2.16 lists it.
+    let brokers = list(&listen).brokers;
+    assert!(
+        !brokers.is_empty() && brokers.iter().all(|b| b.starts_with("127.0.0.1:")),
+        "{brokers:?}"
+    );
+    let direct = Command::new(python())
+        .arg(peer_script("produce.py"))
+        .args([
+            "--bootstrap",
+            &upstream,
+            "--topic",
+            "inside",
+            "--count",
+            "1",
+            "--timeout-ms",
+            "3000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !direct.status.success(),
+        "a direct client fails: the broker advertises {internal}"
+    );
+    assert!(strait.stop().success());
+    let _ = tansu.kill();
+    let _ = tansu.wait();
+}
+
+/// Sends one raw frame and reads one answer frame (None if the connection closed).
+fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).ok()?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let mut answer = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut answer).ok()?;
+    Some(answer)
+}
+
+fn api_versions_request(version: i16, correlation: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&18i16.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&4i16.to_be_bytes());
+    b.extend_from_slice(b"test");
+    if version >= 3 {
+        b.extend_from_slice(&[0, 1, 1, 0]); // header tags; empty software name and version; body tags
+    }
+    b
+}
+
+#[test]
+fn an_unknown_api_version_passes_through_and_the_connection_keeps_working() {
+    let mock = MockCluster::start(1);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let answer = raw_round_trip(&mut s, &api_versions_request(99, 7)).expect("the broker's answer comes back");
+    assert_eq!(&answer[..4], &7i32.to_be_bytes());
+    assert_eq!(
+        &answer[4..6],
+        &35i16.to_be_bytes(),
+        "UNSUPPORTED_VERSION, in the v0 form"
+    );
+    let answer = raw_round_trip(&mut s, &api_versions_request(0, 8)).expect("the same connection still works");
+    assert_eq!(&answer[..4], &8i32.to_be_bytes());
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_their_own_connection() {
+    let mock = MockCluster::start(3);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let mut good = TcpStream::connect(&listen).unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(raw_round_trip(&mut good, &api_versions_request(0, 1)).is_some());
+    let hostile: [&[u8]; 3] = [
+        &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3],
+        &[0xff, 0xff, 0xff, 0xf0],
+        &[0, 0, 0, 3, 0, 1, 2],
+    ];
+    for bytes in hostile {
+        let mut bad = TcpStream::connect(&listen).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        bad.write_all(bytes).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(
+            matches!(bad.read(&mut buf), Ok(0) | Err(_)),
+            "the proxy closes a connection sending {bytes:?}"
+        );
+    }
+    assert!(
+        raw_round_trip(&mut good, &api_versions_request(0, 2)).is_some(),
+        "others are unaffected"
+    );
+    produce_records(&listen, "after", 0, 50, "none", "confluent");
+    assert_eq!(consume(&listen, &["after"], 50, "read_committed").len(), 50);
+    let log = strait.log_text();
+    assert!(
+        log.contains("exceeds the limit"),
+        "the oversized frame is named in the log: {log}"
+    );
+    assert!(strait.stop().success());
+}

@@ -1,0 +1,258 @@
+//! One client connection: requests go upstream as the same bytes, after their header is
+//! read to remember what answer to expect; answers come back in order, rewritten where
+//! they carry broker addresses. Either side failing closes both.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::ProxyError;
+use super::rewrite::{api_versions, describe_cluster, find_coordinator, metadata};
+use super::server::{Proxy, Target};
+use crate::net::connection::Io;
+use crate::net::frames::FrameReader;
+use crate::net::write::write_all_parts;
+use crate::wire::frame::length_prefix;
+use crate::wire::header::{
+    request_header_version, request_route, response_header_version, split_response, RequestRoute,
+};
+use crate::wire::produce::request_acks;
+use crate::wire::WireError;
+
+/// Requests one client may have waiting for answers; more waits (back-pressure).
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Requests sent upstream whose answers are due, in order.
+struct InFlight {
+    routes: Mutex<VecDeque<RequestRoute>>,
+    slots: Semaphore,
+    /// Set when no more requests will come: answers stop once none are due.
+    draining: AtomicBool,
+}
+
+/// Why the client side stopped.
+enum Ended {
+    ClientClosed,
+    Shutdown,
+}
+
+impl InFlight {
+    fn is_empty(&self) -> bool {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+}
+
+pub async fn serve(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    target: Target,
+    _slot: OwnedSemaphorePermit,
+) {
+    let client = peer.to_string();
+    match relay(&proxy, stream, &client, target).await {
+        Ok(()) => tracing::debug!(proxy = %proxy.settings.name, %client, "connection closed"),
+        Err(e) => tracing::warn!(proxy = %proxy.settings.name, error = %e, "connection closed"),
+    }
+}
+
+fn client_error(client: &str, detail: impl std::fmt::Display) -> ProxyError {
+    ProxyError::Client {
+        client: client.to_owned(),
+        detail: detail.to_string(),
+    }
+}
+
+async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Target) -> Result<(), ProxyError> {
+    let _ = stream.set_nodelay(true);
+    let client_io: Box<dyn Io> = match &proxy.settings.client_tls {
+        Some(acceptor) => Box::new(
+            tokio::time::timeout(proxy.settings.upstream_options.connect_timeout, acceptor.accept(stream))
+                .await
+                .map_err(|_| client_error(client, "TLS handshake timed out"))?
+                .map_err(|e| client_error(client, format!("TLS handshake: {e}")))?,
+        ),
+        None => Box::new(stream),
+    };
+    let (broker, upstream) = proxy.dial(target, client).await?;
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let (upstream_read, upstream_write) = tokio::io::split(upstream);
+    let in_flight = Arc::new(InFlight {
+        routes: Mutex::default(),
+        slots: Semaphore::new(MAX_IN_FLIGHT),
+        draining: AtomicBool::new(false),
+    });
+    let max = proxy.settings.max_frame;
+    let requests = forward_requests(
+        proxy,
+        FrameReader::new(client_read, max),
+        upstream_write,
+        &in_flight,
+        client,
+    );
+    let responses = forward_responses(
+        proxy,
+        FrameReader::new(upstream_read, max),
+        client_write,
+        &in_flight,
+        client,
+        &broker,
+    );
+    tokio::pin!(requests, responses);
+    tokio::select! {
+        r = &mut responses => r,
+        r = &mut requests => match r? {
+            Ended::ClientClosed => Ok(()),
+            Ended::Shutdown => {
+                // Deliver the answers already due, then close.
+                in_flight.draining.store(true, Ordering::SeqCst);
+                if in_flight.is_empty() {
+                    return Ok(());
+                }
+                tokio::time::timeout(proxy.settings.shutdown_grace, responses)
+                    .await
+                    .unwrap_or(Ok(()))
+            }
+        },
+    }
+}
+
+/// Whether the broker answers this request: all do but Produce with acks=0.
+fn expects_answer(frame: &[u8], route: &RequestRoute) -> bool {
+    if route.api_key != ApiKey::Produce as i16 {
+        return true;
+    }
+    let Some(header_version) = request_header_version(route.api_key, route.api_version) else {
+        return true;
+    };
+    request_acks(frame, header_version, route.api_version).map_or(true, |acks| acks != 0)
+}
+
+async fn forward_requests(
+    proxy: &Proxy,
+    mut frames: FrameReader<impl AsyncRead + Unpin>,
+    mut upstream: impl AsyncWrite + Unpin,
+    in_flight: &InFlight,
+    client: &str,
+) -> Result<Ended, ProxyError> {
+    let mut shutdown = proxy.shutdown.clone();
+    let idle = proxy.settings.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(idle, frames.next()) => n,
+            _ = shutdown.changed() => return Ok(Ended::Shutdown),
+        };
+        let frame = match next {
+            Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
+            Err(_) => continue,
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) => return Ok(Ended::ClientClosed),
+            Ok(Err(e)) => return Err(client_error(client, e)),
+        };
+        let route = request_route(&frame).map_err(|e| client_error(client, e))?;
+        if expects_answer(&frame, &route) {
+            in_flight
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| client_error(client, "closed"))?
+                .forget();
+            in_flight
+                .routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(route);
+        }
+        let prefix = Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| client_error(client, e))?);
+        write_all_parts(&mut upstream, &[prefix, frame])
+            .await
+            .map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
+    }
+}
+
+async fn forward_responses(
+    proxy: &Arc<Proxy>,
+    mut frames: FrameReader<impl AsyncRead + Unpin>,
+    mut client_write: impl AsyncWrite + Unpin,
+    in_flight: &InFlight,
+    client: &str,
+    broker: &str,
+) -> Result<(), ProxyError> {
+    let upstream_error = |detail: String| ProxyError::Upstream {
+        broker: broker.to_owned(),
+        client: client.to_owned(),
+        detail,
+    };
+    loop {
+        let frame = match frames.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(upstream_error(e.to_string())),
+        };
+        let id = crate::wire::header::response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
+        let route = in_flight.routes.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        let route = match route {
+            Some(r) if r.correlation_id == id => r,
+            other => {
+                return Err(upstream_error(format!(
+                    "answer with correlation id {id}, expected {:?}",
+                    other.map(|r| r.correlation_id)
+                )))
+            }
+        };
+        in_flight.slots.add_permits(1);
+        let parts =
+            rewrite(proxy, &route, frame).map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+        write_all_parts(&mut client_write, &parts)
+            .await
+            .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
+        if in_flight.draining.load(Ordering::SeqCst) && in_flight.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// The answer as frame parts: unchanged, or with its broker addresses replaced.
+fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Vec<Bytes>, WireError> {
+    let key = ApiKey::try_from(route.api_key).ok();
+    let watched = matches!(
+        key,
+        Some(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster | ApiKey::ApiVersions)
+    );
+    if !watched {
+        return Ok(vec![Bytes::copy_from_slice(&length_prefix(frame.len())?), frame]);
+    }
+    let version = route.api_version;
+    let header_version = response_header_version(route.api_key, version).unwrap_or(0);
+    let (_, body) = split_response(&frame, header_version)?;
+    let header = frame.slice(..frame.len() - body.len());
+    let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
+    let new_body = match key {
+        Some(ApiKey::Metadata) => metadata::rewrite(&body, version, &mut advertise)?,
+        Some(ApiKey::FindCoordinator) => find_coordinator::rewrite(&body, version, &mut advertise)?,
+        Some(ApiKey::DescribeCluster) => describe_cluster::rewrite(&body, version, &mut advertise)?,
+        _ => api_versions_answer(&body, version)?,
+    };
+    let prefix = length_prefix(header.len() + new_body.len())?;
+    Ok(vec![Bytes::copy_from_slice(&prefix), header, Bytes::from(new_body)])
+}
+
+/// An ApiVersions answer with clamped versions. A broker answers a version it does not
+/// know with an error, often in the v0 form; an error answer that cannot be read is
+/// passed on as it is, since it carries no addresses and makes the client ask again
+/// with a version the proxy reads.
+fn api_versions_answer(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
+    api_versions::rewrite(body, version)
+        .or_else(|_| api_versions::rewrite(body, 0))
+        .or_else(|e| match body.get(..2) {
+            Some(code) if code != [0, 0] => Ok(body.to_vec()),
+            _ => Err(e),
+        })
+}

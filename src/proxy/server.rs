@@ -1,0 +1,234 @@
+//! One proxy: a bootstrap listener, one listener per upstream broker (opened when the
+//! broker is first seen, on a port that then never changes), a connection limit, and a
+//! shutdown that stops accepting and lets in-flight requests finish.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::broker_map::{BrokerMap, Registered};
+use super::error::ProxyError;
+use super::pump;
+use crate::client::{AddressMap, Cluster};
+use crate::net::connection::Io;
+use crate::net::tls::TlsSettings;
+use crate::net::ConnectOptions;
+
+pub struct ProxySettings {
+    pub name: String,
+    /// The bootstrap listener; broker listeners use its IP.
+    pub listen: SocketAddr,
+    /// The host clients are told to connect to.
+    pub advertise_host: String,
+    /// Broker N listens on `port_base + N` unless pinned.
+    pub port_base: u16,
+    pub pinned_ports: HashMap<i32, u16>,
+    pub upstream: Vec<String>,
+    pub upstream_map: AddressMap,
+    /// How the proxy itself talks to the cluster for metadata (TLS, SASL).
+    pub upstream_options: ConnectOptions,
+    pub upstream_tls: Option<TlsSettings>,
+    pub client_tls: Option<TlsAcceptor>,
+    pub max_connections: usize,
+    pub max_frame: usize,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// What a listener stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Bootstrap,
+    Broker(i32),
+}
+
+pub struct Proxy {
+    pub(crate) settings: ProxySettings,
+    map: Mutex<BrokerMap>,
+    slots: Arc<Semaphore>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    cluster: Arc<Cluster>,
+}
+
+impl Proxy {
+    /// Serves until `shutdown` turns true, then drains within the grace period.
+    pub async fn run(settings: ProxySettings, shutdown: watch::Receiver<bool>) -> Result<(), ProxyError> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                proxy: settings.name.clone(),
+                addr: settings.listen.to_string(),
+                source,
+            })?;
+        let cluster = Cluster::new(
+            format!("{} upstream", settings.name),
+            settings.upstream.clone(),
+            settings.upstream_map.clone(),
+            settings.upstream_options.clone(),
+        );
+        let proxy = Arc::new(Proxy {
+            map: Mutex::new(BrokerMap::new(settings.port_base, settings.pinned_ports.clone())),
+            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            shutdown: shutdown.clone(),
+            cluster,
+            settings,
+        });
+        tracing::info!(proxy = %proxy.settings.name, listen = %proxy.settings.listen, advertise = %proxy.settings.advertise_host, "proxy listening");
+        if let Err(e) = proxy.learn_brokers().await {
+            tracing::warn!(proxy = %proxy.settings.name, error = %e, "cannot read upstream metadata yet; broker listeners open as clients discover brokers");
+        }
+        tokio::spawn(proxy.clone().accept_loop(listener, Target::Bootstrap));
+        let mut shutdown = shutdown;
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        proxy.drain().await;
+        Ok(())
+    }
+
+    async fn drain(&self) {
+        let deadline = Instant::now() + self.settings.shutdown_grace;
+        while self.slots.available_permits() < self.settings.max_connections && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let open = self.settings.max_connections - self.slots.available_permits();
+        tracing::info!(proxy = %self.settings.name, still_open = open, "proxy stopped");
+    }
+
+    /// Registers every broker the upstream cluster names, opening its listener.
+    async fn learn_brokers(self: &Arc<Self>) -> Result<(), crate::client::ClientError> {
+        let meta = self.cluster.refresh(Some(&[])).await?;
+        for b in meta.brokers.values() {
+            self.advertise(b.node_id, &b.host, b.port);
+        }
+        Ok(())
+    }
+
+    /// The address clients get for broker `node`, registering it on first sight.
+    pub fn advertise(self: &Arc<Self>, node: i32, host: &str, port: i32) -> (String, i32) {
+        let registered = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register(node, format!("{host}:{port}"));
+        let port = match registered {
+            Registered::Known(p) => p,
+            Registered::New(p) => {
+                self.open_broker_listener(node, p);
+                p
+            }
+            Registered::Refused => {
+                tracing::error!(proxy = %self.settings.name, node, "no proxy port for this broker (beyond the port range or broker bound); clients cannot reach it");
+                0
+            }
+        };
+        (self.settings.advertise_host.clone(), i32::from(port))
+    }
+
+    fn open_broker_listener(self: &Arc<Self>, node: i32, port: u16) {
+        let addr = SocketAddr::new(self.settings.listen.ip(), port);
+        let bound = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(TcpListener::from_std);
+        match bound {
+            Ok(listener) => {
+                tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
+                tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
+            }
+            Err(e) => {
+                tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener")
+            }
+        }
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, target: Target) {
+        let mut shutdown = self.shutdown.clone();
+        while !*shutdown.borrow() {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = shutdown.changed() => continue,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(proxy = %self.settings.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                tracing::warn!(proxy = %self.settings.name, %peer, limit = self.settings.max_connections, "connection limit reached; refusing");
+                continue;
+            };
+            tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+        }
+    }
+
+    /// The upstream address a listener stands for.
+    async fn upstream_of(self: &Arc<Self>, target: Target) -> Option<Vec<String>> {
+        let node = match target {
+            Target::Bootstrap => return Some(self.settings.upstream.clone()),
+            Target::Broker(node) => node,
+        };
+        let known = |p: &Self| {
+            p.map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .upstream(node)
+                .map(str::to_owned)
+        };
+        if let Some(addr) = known(self) {
+            return Some(vec![addr]);
+        }
+        let _ = self.learn_brokers().await;
+        known(self).map(|a| vec![a])
+    }
+
+    /// Dials the upstream broker a listener stands for, through the address map.
+    pub(crate) async fn dial(
+        self: &Arc<Self>,
+        target: Target,
+        client: &str,
+    ) -> Result<(String, Box<dyn Io>), ProxyError> {
+        let candidates = self.upstream_of(target).await.ok_or_else(|| ProxyError::Upstream {
+            broker: format!("{target:?}"),
+            client: client.to_owned(),
+            detail: "the upstream cluster does not name this broker".into(),
+        })?;
+        let mut last = String::from("no upstream address");
+        for advertised in candidates {
+            let dial = self.settings.upstream_map.resolve(&advertised).to_owned();
+            let timeout = self.settings.upstream_options.connect_timeout;
+            match tokio::time::timeout(timeout, TcpStream::connect(&dial)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let io: Box<dyn Io> = match &self.settings.upstream_tls {
+                        Some(tls) => match tls.connect(&dial, tcp).await {
+                            Ok(s) => Box::new(s),
+                            Err(e) => {
+                                last = e.to_string();
+                                continue;
+                            }
+                        },
+                        None => Box::new(tcp),
+                    };
+                    return Ok((dial, io));
+                }
+                Ok(Err(e)) => last = format!("{dial}: {e}"),
+                Err(_) => last = format!("{dial}: connect timed out"),
+            }
+        }
+        Err(ProxyError::Upstream {
+            broker: format!("{target:?}"),
+            client: client.to_owned(),
+            detail: last,
+        })
+    }
+}
