@@ -25,7 +25,7 @@ fn cluster(bootstrap: &str, map: AddressMap) -> Arc<Cluster> {
     Cluster::new("test", bootstrap.split(',').map(str::to_owned).collect(), map, options)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,6 +67,21 @@ async fn fetch_all(c: &Cluster, topic: &str, partition: i32) -> Vec<Batch> {
     }
 }
 
+/// Data records stored in the first `partitions` partitions of a topic, read with
+/// strait's own client.
+pub async fn count_records(c: &Cluster, topic: &str, partitions: i32) -> i64 {
+    let mut n = 0;
+    for p in 0..partitions {
+        let batches = fetch_all(c, topic, p).await;
+        n += batches
+            .iter()
+            .filter(|b| !b.is_control())
+            .map(|b| i64::from(b.record_count()))
+            .sum::<i64>();
+    }
+    n
+}
+
 /// The codec of every batch stored in the first `partitions` partitions of a topic.
 pub fn batch_codecs(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Compression> {
     runtime().block_on(async {
@@ -97,7 +112,7 @@ fn metadata_from_the_mock_cluster_names_three_brokers_and_spreads_leaders() {
     });
 }
 
-async fn produce_golden_and_fetch_back(c: &Cluster, topic: &str) {
+pub async fn produce_golden_and_fetch_back(c: &Cluster, topic: &str) {
     let golden = Bytes::from(read(repo().join("protocol-tests/golden/rdkafka_zstd.bin")));
     let batches: Vec<Batch> = Splitter::new(golden)
         .filter_map(|p| match p.unwrap() {

@@ -42,6 +42,55 @@ pub fn wait_for_port(addr: &str, within: Duration) {
     }
 }
 
+/// A peer script that prints `READY host:port` and serves until its stdin closes.
+pub struct ReadyPeer {
+    child: Child,
+    _stdin: ChildStdin,
+    pub addr: String,
+}
+
+impl ReadyPeer {
+    pub fn start(script: &str, args: &[&str]) -> ReadyPeer {
+        let mut child = Command::new(python())
+            .arg(peer_script(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("{script} said {line:?}"))
+            .trim()
+            .to_owned();
+        ReadyPeer {
+            child,
+            _stdin: stdin,
+            addr,
+        }
+    }
+}
+
+impl Drop for ReadyPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh, empty folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strait-{}-{name}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// librdkafka's in-memory cluster, alive as long as this value.
 pub struct MockCluster {
     child: Child,
@@ -202,11 +251,16 @@ pub struct Strait {
 
 impl Strait {
     pub fn start(args: &[&str]) -> Strait {
+        Strait::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Strait {
         let log = std::env::temp_dir().join(format!("strait-test-{}-{}.log", std::process::id(), free_port()));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_strait"))
             .args(args)
             .env("STRAIT_LOG", "info,strait=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

@@ -8,3 +8,4 @@ mod golden;
 mod harness;
 mod mirror;
 mod proxy;
+mod security;

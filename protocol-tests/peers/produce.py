@@ -32,6 +32,7 @@ def confluent(args, plan):
         "enable.idempotence": args.acks == "all",
         "acks": args.acks,
         "message.timeout.ms": args.timeout_ms,
+        **security(args),
     }
     if args.txn:
         conf["transactional.id"] = f"produce-{args.topic}"
@@ -81,9 +82,13 @@ def kafka_python(args, plan):
     return failures, []
 
 
+def security(args):
+    return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
+
+
 def create_topic(args):
     from confluent_kafka.admin import AdminClient, NewTopic
-    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    admin = AdminClient({"bootstrap.servers": args.bootstrap, **security(args)})
     for future in admin.create_topics([NewTopic(args.topic, args.partitions, 1)]).values():
         try:
             future.result(30)
@@ -102,6 +107,7 @@ def main():
     ap.add_argument("--compression", default="none")
     ap.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent")
     ap.add_argument("--acks", default="all", help="all, 1 or 0 (confluent client only)")
+    ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file (confluent client only)")
     ap.add_argument("--timeout-ms", type=int, default=60000, help="delivery timeout (confluent client only)")
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")
     ap.add_argument("--create", action="store_true", help="create the topic first (brokers without auto-creation)")

@@ -83,13 +83,17 @@ impl Cluster {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::debug!(cluster = %self.name, %addr, error = %e, "broker unreachable");
-                    tried.push(addr.clone());
+                    let reason = match e {
+                        ClientError::Net { source, .. } => source.to_string(),
+                        other => other.to_string(),
+                    };
+                    tried.push(format!("{addr}: {reason}"));
                 }
             }
         }
         Err(ClientError::NoBroker {
             cluster: self.name.clone(),
-            tried: tried.join(", "),
+            tried: tried.join("; "),
         })
     }
 

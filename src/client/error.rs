@@ -56,7 +56,7 @@ pub enum ClientError {
         code: KafkaCode,
         message: Option<String>,
     },
-    #[error("cluster {cluster}: no broker reachable (tried {tried})")]
+    #[error("cluster {cluster}: no broker reachable ({tried})")]
     NoBroker { cluster: String, tried: String },
     #[error("cluster {cluster}: topic {topic} partition {partition} has no leader")]
     NoLeader {
