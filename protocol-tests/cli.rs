@@ -24,6 +24,7 @@ fn the_example_config_documents_a_valid_config_and_check_prints_its_plan_without
     let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "hunter2-secret")]);
     assert!(ok, "{text}");
     assert!(text.contains("mirror sea-to-hk: sea -> hk"), "{text}");
+    assert!(text.contains("proxy sea-edge: listen 0.0.0.0:9092 for cluster sea"), "{text}");
     assert!(
         text.contains("dial kafka-sea-0.example.com:9092 for advertised"),
         "{text}"
@@ -45,12 +46,14 @@ fn the_example_config_names_every_option_of_the_model() {
         else {
             continue;
         };
-        if field.contains(' ') || field.contains('(') || ["clusters", "mirror"].contains(&field) {
+        if field.contains(' ') || field.contains('(') || ["clusters", "mirror", "proxy"].contains(&field) {
             continue;
         }
         let documented = example.lines().any(|l| {
             let l = l.trim_start_matches(['#', ' ']);
-            l.starts_with(&format!("{field} =")) || l.starts_with(&format!("[clusters.sea.{field}]"))
+            l.starts_with(&format!("{field} ="))
+                || l.starts_with(&format!("[clusters.sea.{field}]"))
+                || l.starts_with(&format!("[proxy.{field}]"))
         });
         assert!(documented, "option `{field}` is not documented in config.example.toml");
     }
