@@ -24,7 +24,10 @@ fn the_example_config_documents_a_valid_config_and_check_prints_its_plan_without
     let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "hunter2-secret")]);
     assert!(ok, "{text}");
     assert!(text.contains("mirror sea-to-hk: sea -> hk"), "{text}");
-    assert!(text.contains("proxy sea-edge: listen 0.0.0.0:9092 for cluster sea"), "{text}");
+    assert!(
+        text.contains("proxy sea-edge: listen 0.0.0.0:9092 for cluster sea"),
+        "{text}"
+    );
     assert!(
         text.contains("dial kafka-sea-0.example.com:9092 for advertised"),
         "{text}"

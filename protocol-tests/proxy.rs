@@ -303,3 +303,86 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
     );
     assert!(strait.stop().success());
 }
+
+#[test]
+fn tls_toward_clients_and_toward_brokers_independently() {
+    let dir = temp_dir("proxy-tls");
+    let broker = ReadyPeer::start("tls_broker.py", &[dir.to_str().unwrap()]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = dir.display();
+    let config = format!(
+        "[clusters.up]\nbootstrap = [\"{}\"]\n[clusters.up.tls]\nca = \"{d}/ca.pem\"\n\n[[proxy]]\nname = \"tls\"\ncluster = \"up\"\nlisten = \"{listen}\"\nadvertise = \"127.0.0.1\"\nport_base = {}\n[proxy.tls]\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\n",
+        broker.addr,
+        free_port() - 300
+    );
+    let strait = Strait::start(&["run", "--config", write_config("proxy-tls", &config).to_str().unwrap()]);
+    wait_for_port(&listen, Duration::from_secs(10));
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "sealed",
+            "--count",
+            "50",
+            "--create",
+            "--tls-ca",
+            ca,
+        ],
+    );
+    let got = run_peer(
+        "consume.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "sealed",
+            "--expect",
+            "50",
+            "--tls-ca",
+            ca,
+        ],
+    );
+    assert_eq!(got.lines().count(), 50);
+    let plaintext = Command::new(python())
+        .arg(peer_script("consume.py"))
+        .args(["--bootstrap", &listen, "--list"])
+        .output()
+        .unwrap();
+    assert!(
+        !plaintext.status.success(),
+        "a plaintext client cannot talk to a TLS listener"
+    );
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn connections_beyond_the_limit_are_refused_and_the_others_keep_working() {
+    let mock = MockCluster::start(1);
+    let (strait, listen) = proxy(&mock.bootstrap, &["--max-connections", "1"]);
+    // The readiness probe held the one slot for a moment; wait until it is free again.
+    let mut first = None;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(&listen).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        if raw_round_trip(&mut s, &api_versions_request(0, 1)).is_some() {
+            first = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut first = first.expect("one connection is served");
+    let mut second = TcpStream::connect(&listen).unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 8];
+    assert!(
+        matches!(second.read(&mut buf), Ok(0) | Err(_)),
+        "the second connection is closed"
+    );
+    assert!(raw_round_trip(&mut first, &api_versions_request(0, 2)).is_some());
+    assert!(strait.log_text().contains("connection limit reached"));
+    assert!(strait.stop().success());
+}

@@ -14,6 +14,10 @@ def hexed(b):
     return None if b is None else b.hex()
 
 
+def security(args):
+    return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
+
+
 def confluent(args):
     from confluent_kafka import Consumer, TopicPartition
     c = Consumer({
@@ -23,6 +27,7 @@ def confluent(args):
         "check.crcs": True,
         "isolation.level": args.isolation,
         "auto.offset.reset": "earliest",
+        **security(args),
     })
     if args.group:
         c.subscribe(args.topic)
@@ -46,11 +51,12 @@ def main():
     ap.add_argument("--expect", type=int, default=0, help="stop once this many records arrived")
     ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
     ap.add_argument("--isolation", default="read_committed")
+    ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file")
     ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
     args = ap.parse_args()
     if args.list:
         from confluent_kafka.admin import AdminClient
-        meta = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=20)
+        meta = AdminClient({"bootstrap.servers": args.bootstrap, **security(args)}).list_topics(timeout=10)
         brokers = sorted(f"{b.host}:{b.port}" for b in meta.brokers.values())
         print(json.dumps({"topics": sorted(meta.topics), "brokers": brokers}), flush=True)
         return
