@@ -7,16 +7,19 @@ use crate::wire::WireError;
 
 pub const MAX_VERSION: i16 = 6;
 
+/// Replaces a coordinator's host and port; an error answer (node -1) is copied byte for
+/// byte.
 fn rewrite_address(w: &mut Walk<'_>, advertise: &mut Advertise<'_>) -> Result<(), WireError> {
     let node = w.copy_i32()?;
+    if node < 0 {
+        w.copy_string()?;
+        return w.copy(4);
+    }
     let host = w.read_string()?.unwrap_or_default();
     let port = w.read_i32()?;
-    let (host, port) = if node >= 0 {
-        advertise(node, &host, port)
-    } else {
-        (host, port)
-    };
+    let (host, port) = advertise(node, &host, port);
     w.write_string(&host)?;
+
     w.write_i32(port);
     Ok(())
 }

@@ -185,3 +185,15 @@ fn truncated_and_hostile_bodies_are_errors_not_panics() {
         "unknown versions are refused"
     );
 }
+
+/// Found by fuzzing: an error answer's host was re-encoded through a lossy UTF-8
+/// conversion instead of being copied.
+#[test]
+fn an_error_answer_is_copied_byte_for_byte_even_with_invalid_utf8() {
+    let mut body = vec![0, 15]; // v0: error_code
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&[0, 3, 0xff, 0xfe, 0xfd]);
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    let out = find_coordinator::rewrite(&body, 0, &mut proxy_address).unwrap();
+    assert_eq!(out, body);
+}
