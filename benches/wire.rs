@@ -263,9 +263,71 @@ fn rebuild_batch(c: &mut Criterion) {
     g.finish();
 }
 
+/// A Metadata v12 answer as a broker writes it: `brokers` brokers with Kubernetes-style
+/// names, 50 topics of 12 partitions; encoded by kafka-protocol.
+fn metadata_answer(brokers: i32) -> Vec<u8> {
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let s = |v: String| StrBytes::from_string(v);
+    let response = MetadataResponse::default()
+        .with_brokers(
+            (0..brokers)
+                .map(|i| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(i))
+                        .with_host(s(format!("kafka-{i}.kafka-headless.kafka.svc.cluster.local")))
+                        .with_port(9092)
+                        .with_rack(Some(s(format!("zone-{}", i % 3))))
+                })
+                .collect(),
+        )
+        .with_topics(
+            (0..50)
+                .map(|t| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(s(format!("events.topic-{t}")))))
+                        .with_partitions(
+                            (0..12)
+                                .map(|p| {
+                                    MetadataResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_leader_id(BrokerId(p % brokers))
+                                        .with_replica_nodes(vec![BrokerId(p % brokers)])
+                                        .with_isr_nodes(vec![BrokerId(p % brokers)])
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let mut out = bytes::BytesMut::new();
+    response.encode(&mut out, 12).expect("encode metadata");
+    out.to_vec()
+}
+
+/// The proxy's Metadata rewrite, per answer, for small and large clusters.
+fn metadata_rewrite(c: &mut Criterion) {
+    let mut g = c.benchmark_group("proxy_metadata_rewrite");
+    for brokers in [3, 100] {
+        let body = metadata_answer(brokers);
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(BenchmarkId::new("brokers", brokers), &body, |b, body| {
+            b.iter(|| {
+                let mut advertise = |node: i32, _: &str, _: i32| ("proxy.example.com".to_owned(), 30_000 + node);
+                strait::proxy::rewrite::metadata::rewrite(black_box(body), 12, &mut advertise).expect("rewrite")
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = forward, codecs, rebuild_batch
+    targets = forward, codecs, rebuild_batch, metadata_rewrite
 }
+
 criterion_main!(benches);

@@ -1,0 +1,473 @@
+"""Measures strait mirror and strait proxy end to end and writes results/e2e-<stamp>.md and .png.
+
+run.sh prepares the machine and calls this. Every contender gets fresh librdkafka mock
+clusters (3 brokers each) whose source holds the same records before its clock starts;
+the clock runs from the replicator's launch until the target's high watermarks add up
+to the record count. CPU time and peak RSS come from /proc of the replicator alone.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+STRAIT = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/strait")
+PY = sys.executable
+TOPIC, PARTS, MB = "bench", 8, 1 << 20
+RECORD = 1024  # bytes of key + value + headers per record (produce_data.RECORD_BYTES)
+CLK = os.sysconf("SC_CLK_TCK")
+WORK = tempfile.mkdtemp(prefix="strait-e2e-")
+LIVE = []  # every process this run started, ended on exit
+
+
+def log(*a):
+    print("e2e:", *a, flush=True)
+
+
+def spawn(cmd, name, **kw):
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=kw.pop("stdout", subprocess.DEVNULL),
+                         stderr=open(os.path.join(WORK, name + ".log"), "w"), text=True, **kw)
+    LIVE.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        if sig and p.poll() is None:
+            p.send_signal(sig)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime, all threads
+
+
+def peak_rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, seconds=20):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Mock:
+    """A fresh 3-broker mock cluster with TOPIC created with PARTS partitions."""
+
+    def __init__(self, name):
+        self.p = spawn([PY, os.path.join(HERE, "mock.py"), "3", f"{TOPIC}:{PARTS}"], name, stdout=subprocess.PIPE)
+        line = self.p.stdout.readline()
+        if not line.startswith("BOOTSTRAP"):
+            raise RuntimeError(f"mock cluster {name} did not start: {line!r}")
+        self.bootstrap = line.split()[1]
+        self.reader = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-watch",
+                                "enable.auto.commit": False, "enable.partition.eof": False})
+
+    def watermarks(self):
+        return [self.reader.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10, cached=False)[1]
+                for p in range(PARTS)]
+
+    def record_at(self, part, offset):
+        self.reader.assign([TopicPartition(TOPIC, part, offset)])
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            m = self.reader.poll(0.5)
+            if m is not None and not m.error():
+                return m.offset(), m.key(), m.value(), m.headers(), m.timestamp()
+        return None
+
+    def close(self):
+        self.reader.close()
+        stop(self.p, None)
+
+
+def run_json(cmd, what):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        out = None
+    if r.returncode or out is None:
+        raise RuntimeError(f"{what} failed ({r.returncode}): {r.stdout[-500:]} {r.stderr[-1500:]}")
+    return out
+
+
+def produce(bootstrap, count, codec):
+    return run_json([PY, os.path.join(HERE, "produce_data.py"), "--bootstrap", bootstrap, "--count", str(count),
+                     "--compression", codec, "--partitions", str(PARTS)], "producer")
+
+
+def replicate(case, name, count, command):
+    """One contender on fresh clusters; returns its row of measurements."""
+    src, dst = Mock(f"{case}-{name}-src"), Mock(f"{case}-{name}-dst")
+    row = {"case": case, "contender": name}
+    try:
+        seed = produce(src.bootstrap, count, case)
+        want = src.watermarks()
+        row["seed_mbps"] = seed["bytes"] / MB / seed["seconds"]
+        if sum(want) != count:
+            raise RuntimeError(f"source holds {sum(want)} records, expected {count}")
+        b0 = cpu_seconds(src.p.pid), cpu_seconds(dst.p.pid)
+        t0 = time.monotonic()
+        proc = spawn(command(src.bootstrap, dst.bootstrap), f"{case}-{name}")
+        deadline = t0 + 120 + 1.0 * count * RECORD / MB
+        while True:
+            have = sum(dst.watermarks())
+            if have >= count or proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        row["seconds"] = time.monotonic() - t0
+        if proc.poll() is None:
+            row["cpu"], row["rss"] = cpu_seconds(proc.pid), peak_rss_mb(proc.pid)
+        row["broker_cpu"] = (cpu_seconds(src.p.pid) - b0[0], cpu_seconds(dst.p.pid) - b0[1])
+        time.sleep(1.0)  # late duplicates would show up now
+        got = dst.watermarks()
+        row["got"] = sum(got)
+        if got != want:
+            row["verdict"] = f"LOST ({sum(got)} of {count})" if sum(got) < count else f"DUPLICATES ({sum(got)} of {count})"
+        else:
+            same = all(src.record_at(p, o) == dst.record_at(p, o) for p in range(PARTS) for o in {0, want[p] - 1})
+            row["verdict"] = "ok" if same else "CONTENT DIFFERS (first/last record of a partition)"
+        stop(proc, signal.SIGTERM if name.startswith("strait") else None)
+        if row["verdict"] != "ok":
+            tail = open(os.path.join(WORK, f"{case}-{name}.log")).read()[-1500:]
+            log(f"{case}/{name}: {row['verdict']}; log tail:\n{tail}")
+    finally:
+        src.close()
+        dst.close()
+    return row
+
+
+def codec_speed(src_codec, dst_codec, count):
+    """Single-thread MB/s of decompress(src) + compress(dst) over 128 KiB chunks of the data set,
+    with the C libraries behind Python's lz4 and zstandard modules (zstd level 3, strait's default)."""
+    import lz4.frame
+    import zstandard
+    sys.path.insert(0, HERE)
+    from produce_data import records
+    chunks, cur = [], []
+    for _, k, v, h, _ in records(count):
+        cur.append(k + v + b"".join(a.encode() + b for a, b in h))
+        if len(cur) == 128:
+            chunks.append(b"".join(cur))
+            cur = []
+    comp = {"lz4": lambda d: lz4.frame.compress(d, block_linked=False),
+            "zstd": zstandard.ZstdCompressor(level=3).compress}
+    dec = {"lz4": lz4.frame.decompress, "zstd": zstandard.ZstdDecompressor().decompress}
+    packed = [comp[src_codec](c) for c in chunks]
+    t0 = time.perf_counter()
+    for c in packed:
+        comp[dst_codec](dec[src_codec](c))
+    return sum(map(len, chunks)) / MB / (time.perf_counter() - t0)
+
+
+def iperf():
+    port = free_port()
+    srv = spawn(["iperf3", "-s", "-1", "-p", str(port)], "iperf3-server")
+    for _ in range(50):  # no probe connection: the one-off server would take it for the test
+        time.sleep(0.2)
+        r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "5", "-J"], capture_output=True, text=True)
+        if r.returncode == 0:
+            break
+    stop(srv, None)
+    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / MB
+
+
+def proxy_run(via_proxy, count):
+    m = Mock("proxy-upstream" if via_proxy else "direct")
+    row = {"path": "through strait proxy" if via_proxy else "direct"}
+    proxy = None
+    try:
+        bootstrap = m.bootstrap
+        if via_proxy:
+            listen = free_port()
+            while True:  # brokers 1..3 listen on base+1..base+3
+                base = random.randrange(20000, 60000)
+                if listen not in range(base, base + 4) and all(port_free(base + i) for i in range(1, 4)):
+                    break
+            proxy = spawn([STRAIT, "proxy", "--upstream", m.bootstrap, "--listen", f"127.0.0.1:{listen}",
+                           "--advertise", "127.0.0.1", "--port-base", str(base)], "proxy")
+            wait_port(listen)
+            bootstrap = f"127.0.0.1:{listen}"
+        p = produce(bootstrap, count, "lz4")
+        c = run_json([PY, os.path.join(HERE, "read_back.py"), "--bootstrap", bootstrap, "--expect", str(count)], "read_back")
+        row.update(produce=p["bytes"] / MB / p["seconds"], consume=c["bytes"] / MB / c["seconds"],
+                   moved=p["bytes"] + c["bytes"])
+        if proxy:
+            row["cpu"], row["rss"] = cpu_seconds(proxy.pid), peak_rss_mb(proxy.pid)
+            stop(proxy)
+    finally:
+        m.close()
+    return row
+
+
+def port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def fmt(x, spec=".1f"):
+    return "—" if x is None else format(x, spec)
+
+
+def verdict(ok, ratio_text):
+    return f"{'met' if ok else 'MISSED'} ({ratio_text})"
+
+
+def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
+    ok = {(r["case"], r["contender"]): r for r in rows if r.get("verdict") == "ok"}
+    gb = args.size_mb / 1024
+    lines = [f"# strait end-to-end benchmark, {started:%Y-%m-%d %H:%M}", "",
+             f"Data: {args.size_mb} MiB per contender = {args.size_mb * 1024} records of {RECORD} bytes "
+             f"(key + value + 2 headers), topic `{TOPIC}` with {PARTS} partitions. "
+             f"Machine: {os.cpu_count()} cores ({cpu_model()}), Linux {platform.release()}, "
+             f"load average at start {started_load}. strait {git_rev()}. Whole run: {wall:.0f} s.", "",
+             "## Replication", "",
+             "| source codec | contender | MB/s | % of TCP ceiling | seconds | CPU s | CPU s / GB | peak RSS MB | correct |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|",
+             f"| — | loopback TCP, iperf3 1 stream (ceiling) | {ceiling:.0f} | 100% | 5 | | | | |"]
+    for r in rows:
+        if r.get("verdict") == "ok":
+            mbps = args.size_mb / r["seconds"]
+            lines.append(f"| {r['case']} | {r['contender']} | {mbps:.1f} | {100 * mbps / ceiling:.1f}% | {r['seconds']:.2f} | "
+                         f"{r['cpu']:.2f} | {r['cpu'] / gb:.2f} | {r['rss']:.1f} | ok ({r['got']} records) |")
+        else:
+            lines.append(f"| {r['case']} | {r['contender']} | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
+    lines += ["", "## Targets", "", "| source codec | target | measured | verdict |", "|---|---|---|---|"]
+    for case in args.cases:
+        keep, rec, peer = ok.get((case, "strait mirror, keep codec")), ok.get((case, recompress_name(case))), ok.get((case, "peer: librdkafka consume→produce"))
+        if keep and peer:
+            t = peer["seconds"] / keep["seconds"]
+            c = (keep["cpu"]) / max(peer["cpu"], 1e-9)
+            lines.append(f"| {case} | keep codec: throughput ≥ 5× the peer | {args.size_mb / keep['seconds']:.1f} vs {args.size_mb / peer['seconds']:.1f} MB/s | {verdict(t >= 5, f'{t:.2f}×')} |")
+            lines.append(f"| {case} | keep codec: CPU s/GB ≤ 1/10 of the peer | {keep['cpu'] / gb:.2f} vs {peer['cpu'] / gb:.2f} | {verdict(c <= 0.1, f'{c:.3f}× = 1/{1 / max(c, 1e-9):.0f}')} |")
+        else:
+            lines.append(f"| {case} | keep codec vs peer | no result for one side | MISSED (no result) |")
+        if keep:
+            rss = keep["rss"]
+            lines.append(f"| {case} | keep codec: peak RSS < 64 MB | {rss:.1f} MB | {verdict(rss < 64, f'{rss / 64:.2f}× the limit')} |")
+        src_c, dst_c = case, recompress_to(case)
+        if rec:
+            mbps, cs = args.size_mb / rec["seconds"], codecs[case]
+            lines.append(f"| {case} | recompression {src_c}→{dst_c} ≥ 80% of the codec's single-thread speed | {mbps:.1f} vs {cs:.1f} MB/s ¹ | {verdict(mbps >= 0.8 * cs, f'{100 * mbps / cs:.0f}%')} |")
+        else:
+            lines.append(f"| {case} | recompression {src_c}→{dst_c} | no result | MISSED (no result) |")
+    if proxy_rows:
+        d, p = proxy_rows
+        for way in ("produce", "consume"):
+            ratio = p[way] / d[way]
+            lines.append(f"| lz4 | proxy {way} ≥ 95% of direct | {p[way]:.1f} vs {d[way]:.1f} MB/s | {verdict(ratio >= 0.95, f'{100 * ratio:.0f}%')} |")
+        lines += ["", f"## Proxy ({args.proxy_mb} MiB, lz4, acks=all, 1 KB records)", "",
+                  "| path | produce MB/s | consume MB/s | produce vs direct | consume vs direct | proxy CPU s / GB carried | proxy peak RSS MB |",
+                  "|---|---:|---:|---:|---:|---:|---:|",
+                  f"| direct to the mock cluster | {d['produce']:.1f} | {d['consume']:.1f} | 100% | 100% | | |",
+                  f"| through strait proxy | {p['produce']:.1f} | {p['consume']:.1f} | {100 * p['produce'] / d['produce']:.0f}% | "
+                  f"{100 * p['consume'] / d['consume']:.0f}% | {p['cpu'] / (p['moved'] / MB / 1024):.2f} | {p['rss']:.1f} |"]
+    lines += ["", "## Where the time went (diagnostics)", "",
+              "| source codec | contender | seeding producer MB/s | source mock CPU s | target mock CPU s | replicator CPU s | replicator CPU % of wall |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "broker_cpu" in r:
+            rc = r.get("cpu")
+            lines.append(f"| {r['case']} | {r['contender']} | {r['seed_mbps']:.1f} | {r['broker_cpu'][0]:.2f} | {r['broker_cpu'][1]:.2f} | "
+                         f"{fmt(rc, '.2f')} | {fmt(rc and 100 * rc / r['seconds'], '.0f')} |")
+    lines += ["", "## Notes", "",
+              "- MB = MiB of record payload (key + value + header names and values), the same count for every contender. "
+              "The clock starts when the replicator process is launched and stops at the first 0.2 s poll of the target's "
+              "high watermarks (summed over partitions) that shows every record, so it includes process start-up and "
+              "has a resolution of about 0.2 s.",
+              f"- Brokers are librdkafka {librdkafka()} mock clusters, 3 brokers each, fresh per contender. The topic has "
+              f"{PARTS} partitions on both sides, created up front with `rd_kafka_mock_topic_create` through ctypes "
+              "(benches/e2e/mock.py), because the mock answers no CreateTopics and auto-creates only 4 partitions.",
+              "- A mock cluster serves all of its brokers from one thread and keeps every batch in memory, so each side "
+              "can use at most one core. Replicator, source and target clusters and the watermark poller share "
+              f"{os.cpu_count()} cores with each other (and with anything else running on the machine): "
+              "the diagnostics table shows how busy each was.",
+              "- Correct = every target partition's high watermark equals its source's, 1 s after completion, and the first "
+              "and last record of every partition (offset, key, value, headers, timestamp) are identical on both sides. "
+              "A contender that loses or duplicates data gets no result.",
+              "- CPU s = utime + stime of the replicator process alone (/proc/PID/stat, all threads), read at completion; "
+              "for the peer that is the Python process with librdkafka's threads. Peak RSS = VmHWM of that process.",
+              "- The peer: confluent-kafka Consumer assigned to every partition from offset 0, each record produced to "
+              "the same partition with key, value, headers and timestamp, acks=all, enable.idempotence=true, "
+              "linger.ms=5, the source's codec (benches/e2e/peer_replicator.py). It does not store progress in the "
+              "target, which strait does.",
+              "- The data set is made by confluent-kafka (acks=all, idempotent, linger.ms=20, record i to partition i mod "
+              f"{PARTS}); its JSON-like values compress to about 67% with lz4 and 39% with zstd.",
+              "- ¹ Codec single-thread speed: decompress the source codec and compress the target codec (zstd level 3, "
+              "strait's default; lz4 with independent 64 KB blocks) on 128 KiB chunks of the same records, one thread, "
+              "with the C libraries behind Python's `lz4` and `zstandard`. strait itself uses lz4_flex and the zstd "
+              "crate; see `cargo bench --bench wire` for the codec's own speed inside strait.",
+              "- For a zstd source, the recompression contender writes lz4, since zstd→zstd is forwarded unchanged."
+              if "zstd" in args.cases else None,
+              "- The issue's target size is 1 GB: `benches/e2e/run.sh --size-mb 1024`. This run used "
+              f"{args.size_mb} MiB to finish in minutes on this machine.",
+              f"- Logs of this run: {WORK}"]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def plot(path, args, ceiling, rows, proxy_rows):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    good = [r for r in rows if r.get("verdict") == "ok"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.5))
+    labels = [f"{r['case']}\n{short(r['contender'])}" for r in good]
+    colors = ["tab:green" if "strait" in r["contender"] else "tab:gray" for r in good]
+    ax = axes[0]
+    bars = ax.bar(labels, [args.size_mb / r["seconds"] for r in good], color=colors)
+    ax.bar_label(bars, fmt="%.0f")
+    ax.axhline(ceiling, color="tab:red", linestyle="--", label=f"loopback TCP ceiling {ceiling:.0f} MB/s")
+    ax.set_yscale("log")
+    ax.set_ylabel("MB/s (log)")
+    ax.set_title(f"Replication throughput, {args.size_mb} MiB")
+    ax.legend(loc="center right")
+    ax = axes[1]
+    bars = ax.bar([f"{lab}\npeak RSS {r['rss']:.0f} MB" for lab, r in zip(labels, good)],
+                  [r["cpu"] / (args.size_mb / 1024) for r in good], color=colors)
+    ax.bar_label(bars, fmt="%.2f")
+    ax.set_yscale("log")
+    ax.set_ylabel("CPU seconds per GB (log)")
+    ax.set_title("Replicator CPU per GB (one process)")
+    ax = axes[2]
+    if proxy_rows:
+        d, p = proxy_rows
+        x = [0, 1]
+        b1 = ax.bar([i - 0.2 for i in x], [d["produce"], d["consume"]], 0.4, label="direct", color="tab:gray")
+        b2 = ax.bar([i + 0.2 for i in x], [p["produce"], p["consume"]], 0.4, label="through strait proxy", color="tab:green")
+        ax.bar_label(b1, fmt="%.0f")
+        ax.bar_label(b2, fmt="%.0f")
+        ax.set_xticks(x, ["produce", "consume"])
+        ax.set_ylabel("MB/s")
+        ax.legend(loc="lower center")
+    ax.set_title(f"Proxy, {args.proxy_mb} MiB lz4")
+    for a in axes:
+        a.tick_params(axis="x", labelsize=8)
+        a.margins(y=0.12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def short(name):
+    return name.replace("strait mirror, ", "strait ").replace("peer: librdkafka consume→produce", "peer (librdkafka)")
+
+
+def recompress_to(case):
+    return "lz4" if case == "zstd" else "zstd"
+
+
+def recompress_name(case):
+    return f"strait mirror, recompress to {recompress_to(case)}"
+
+
+def cpu_model():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def git_rev():
+    r = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return r.stdout.strip() or "(no git)"
+
+
+def librdkafka():
+    import confluent_kafka
+    return confluent_kafka.libversion()[0]
+
+
+def main():
+    global started_load
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size-mb", type=int, default=200)
+    ap.add_argument("--cases", default="lz4", help="source codecs, comma separated: lz4,zstd")
+    ap.add_argument("--proxy-mb", type=int, default=100)
+    ap.add_argument("--out", default=os.path.join(ROOT, "results"))
+    args = ap.parse_args()
+    args.cases = args.cases.split(",")
+    started, t_start = datetime.datetime.now(), time.monotonic()
+    started_load = " ".join(open("/proc/loadavg").read().split()[:3])
+    os.makedirs(args.out, exist_ok=True)
+    count = args.size_mb * MB // RECORD
+    log(f"work dir {WORK}; {count} records per contender; load average {started_load}")
+    ceiling = iperf()
+    log(f"loopback TCP (iperf3): {ceiling:.0f} MB/s")
+    rows, codecs = [], {}
+    for case in args.cases:
+        codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536))
+        log(f"codec {case}→{recompress_to(case)} single thread: {codecs[case]:.0f} MB/s")
+        contenders = [
+            ("strait mirror, keep codec", lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC, "--name", "b1"]),
+            (recompress_name(case), lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC,
+                                                  "--name", "b1", "--compression", recompress_to(case)]),
+            ("peer: librdkafka consume→produce", lambda s, t, c=case: [PY, os.path.join(HERE, "peer_replicator.py"), "--source", s,
+                                                                       "--target", t, "--expect", str(count), "--compression", c]),
+        ]
+        for name, command in contenders:
+            log(f"{case}: {name} ...")
+            r = replicate(case, name, count, command)
+            rows.append(r)
+            log(f"{case}: {name}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s, "
+                f"{args.size_mb / r.get('seconds', 1):.1f} MB/s, CPU {r.get('cpu')} s, RSS {r.get('rss')} MB")
+    proxy_rows = None
+    if args.proxy_mb > 0:
+        pcount = args.proxy_mb * MB // RECORD
+        proxy_rows = (proxy_run(False, pcount), proxy_run(True, pcount))
+        for r in proxy_rows:
+            log(f"proxy: {r['path']}: produce {r['produce']:.1f} MB/s, consume {r['consume']:.1f} MB/s")
+    wall = time.monotonic() - t_start
+    stamp = f"e2e-{started:%Y-%m-%d-%H%M}"
+    md = os.path.join(args.out, stamp + ".md")
+    open(md, "w").write(report(args, ceiling, rows, codecs, proxy_rows, started, wall))
+    plot(os.path.join(args.out, stamp + ".png"), args, ceiling, rows, proxy_rows)
+    log(f"wrote {md} and {stamp}.png")
+    print(open(md).read())
+    return 0 if all(r.get("verdict") == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        for p in LIVE:
+            if p.poll() is None:
+                p.kill()

@@ -1,0 +1,42 @@
+"""Read a topic back with a confluent-kafka consumer and time it (the proxy section's consume side).
+
+Assigns every partition from offset 0 and counts records and payload bytes until
+--expect arrived. Prints one JSON line: records, bytes, seconds from assign to the last one.
+"""
+import argparse
+import json
+import sys
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", default="bench")
+    ap.add_argument("--expect", type=int, required=True)
+    ap.add_argument("--timeout", type=float, default=300)
+    args = ap.parse_args()
+    c = Consumer({"bootstrap.servers": args.bootstrap, "group.id": "read-back", "enable.auto.commit": False,
+                  "check.crcs": True, "enable.partition.eof": False})
+    parts = c.list_topics(args.topic, timeout=20).topics[args.topic].partitions
+    t0 = time.monotonic()
+    c.assign([TopicPartition(args.topic, p, 0) for p in parts])
+    seen = size = 0
+    error = None
+    while seen < args.expect and time.monotonic() - t0 < args.timeout and not error:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                error = str(m.error())
+                break
+            seen += 1
+            size += len(m.key() or b"") + len(m.value() or b"") + sum(len(k) + len(v or b"") for k, v in m.headers() or [])
+    seconds = time.monotonic() - t0
+    c.close()
+    print(json.dumps({"records": seen, "bytes": size, "seconds": seconds, "error": error}), flush=True)
+    sys.exit(0 if seen == args.expect and not error else 1)
+
+
+if __name__ == "__main__":
+    main()
