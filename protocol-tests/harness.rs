@@ -336,3 +336,16 @@ pub fn list(bootstrap: &str) -> Listing {
 pub fn topics(bootstrap: &str) -> Vec<String> {
     list(bootstrap).topics
 }
+
+/// A base port such that base+1..=base+n are free, below Linux's ephemeral range so
+/// that no client socket takes one meanwhile.
+pub fn free_port_base(n: u16) -> u16 {
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20_000 + (std::process::id() % 4_000) as u16 + call * 64;
+
+    (start..30_000)
+        .step_by(usize::from(n) + 1)
+        .find(|base| (1..=n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
+        .expect("a free port range")
+}

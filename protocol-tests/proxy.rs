@@ -12,7 +12,8 @@ use crate::harness::*;
 fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let base = (free_port() - 200).to_string();
+    let base = free_port_base(4).to_string();
+
     let mut args = vec![
         "proxy",
         "--upstream",
@@ -179,7 +180,7 @@ fn a_client_that_can_only_reach_the_proxy_works_against_brokers_advertising_inte
     let listen = format!("127.0.0.1:{}", free_port());
     let config = format!(
         "[clusters.k8s]\nbootstrap = [\"{upstream}\"]\n[clusters.k8s.address_map]\n\"{internal}\" = \"{upstream}\"\n\n[[proxy]]\nname = \"edge\"\ncluster = \"k8s\"\nlisten = \"{listen}\"\nadvertise = \"127.0.0.1\"\nport_base = {}\n",
-        free_port() - 300
+        free_port_base(4)
     );
     let strait = Strait::start(&["run", "--config", write_config("edge", &config).to_str().unwrap()]);
     wait_for_port(&listen, Duration::from_secs(10));
@@ -313,7 +314,7 @@ fn tls_toward_clients_and_toward_brokers_independently() {
     let config = format!(
         "[clusters.up]\nbootstrap = [\"{}\"]\n[clusters.up.tls]\nca = \"{d}/ca.pem\"\n\n[[proxy]]\nname = \"tls\"\ncluster = \"up\"\nlisten = \"{listen}\"\nadvertise = \"127.0.0.1\"\nport_base = {}\n[proxy.tls]\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\n",
         broker.addr,
-        free_port() - 300
+        free_port_base(4)
     );
     let strait = Strait::start(&["run", "--config", write_config("proxy-tls", &config).to_str().unwrap()]);
     wait_for_port(&listen, Duration::from_secs(10));

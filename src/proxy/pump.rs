@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,6 +29,9 @@ use crate::wire::WireError;
 
 /// Requests one client may have waiting for answers; more waits (back-pressure).
 const MAX_IN_FLIGHT: usize = 1024;
+/// Recent acks=0 produces remembered in case a broker answers one anyway (some do, with
+/// an error): such an answer is passed on unchanged instead of breaking the order.
+const REMEMBERED_UNANSWERED: usize = 1024;
 
 /// Requests sent upstream whose answers are due, in order.
 struct InFlight {
@@ -35,6 +39,8 @@ struct InFlight {
     slots: Semaphore,
     /// Set when no more requests will come: answers stop once none are due.
     draining: AtomicBool,
+    /// Correlation ids of recent requests that get no answer (Produce with acks=0).
+    unanswered: Mutex<VecDeque<i32>>,
 }
 
 /// Why the client side stopped.
@@ -46,6 +52,32 @@ enum Ended {
 impl InFlight {
     fn is_empty(&self) -> bool {
         self.routes.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    fn remember_unanswered(&self, correlation_id: i32) {
+        let mut ids = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.len() == REMEMBERED_UNANSWERED {
+            ids.pop_front();
+        }
+        ids.push_back(correlation_id);
+    }
+
+    /// The request this answer belongs to: the next one due, or `None` for an answer to
+    /// a request that expected none; an answer to anything else is an error.
+    fn match_answer(&self, correlation_id: i32) -> Result<Option<RequestRoute>, String> {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if routes.front().is_some_and(|r| r.correlation_id == correlation_id) {
+            return Ok(routes.pop_front());
+        }
+        let mut ids = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = ids.iter().position(|id| *id == correlation_id) {
+            ids.remove(at);
+            return Ok(None);
+        }
+        Err(format!(
+            "answer with correlation id {correlation_id}, expected {:?}",
+            routes.front().map(|r| r.correlation_id)
+        ))
     }
 }
 
@@ -88,6 +120,7 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
         routes: Mutex::default(),
         slots: Semaphore::new(MAX_IN_FLIGHT),
         draining: AtomicBool::new(false),
+        unanswered: Mutex::default(),
     });
     let max = proxy.settings.max_frame;
     let requests = forward_requests(
@@ -109,7 +142,11 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
     tokio::select! {
         r = &mut responses => r,
         r = &mut requests => match r? {
-            Ended::ClientClosed => Ok(()),
+            // The upstream got our FIN: it reads what it has (acks=0 produces too), then
+            // closes, which ends `responses`.
+            Ended::ClientClosed => tokio::time::timeout(proxy.settings.shutdown_grace, responses)
+                .await
+                .unwrap_or(Ok(())),
             Ended::Shutdown => {
                 // Deliver the answers already due, then close.
                 in_flight.draining.store(true, Ordering::SeqCst);
@@ -153,7 +190,11 @@ async fn forward_requests(
             Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
             Err(_) => continue,
             Ok(Ok(Some(frame))) => frame,
-            Ok(Ok(None)) => return Ok(Ended::ClientClosed),
+            Ok(Ok(None)) => {
+                // Half-close: the broker still processes what was sent, then closes too.
+                let _ = upstream.shutdown().await;
+                return Ok(Ended::ClientClosed);
+            }
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
         let route = request_route(&frame).map_err(|e| client_error(client, e))?;
@@ -169,6 +210,8 @@ async fn forward_requests(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push_back(route);
+        } else {
+            in_flight.remember_unanswered(route.correlation_id);
         }
         let prefix = Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| client_error(client, e))?);
         write_all_parts(&mut upstream, &[prefix, frame])
@@ -197,19 +240,18 @@ async fn forward_responses(
             Err(e) => return Err(upstream_error(e.to_string())),
         };
         let id = crate::wire::header::response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
-        let route = in_flight.routes.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-        let route = match route {
-            Some(r) if r.correlation_id == id => r,
-            other => {
-                return Err(upstream_error(format!(
-                    "answer with correlation id {id}, expected {:?}",
-                    other.map(|r| r.correlation_id)
-                )))
+        let parts = match in_flight.match_answer(id).map_err(upstream_error)? {
+            Some(route) => {
+                in_flight.slots.add_permits(1);
+                rewrite(proxy, &route, frame).map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?
             }
+            // An answer to an acks=0 produce: a Produce answer carries no address.
+            None => vec![
+                Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| upstream_error(e.to_string()))?),
+                frame,
+            ],
         };
-        in_flight.slots.add_permits(1);
-        let parts =
-            rewrite(proxy, &route, frame).map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
