@@ -423,3 +423,143 @@ fn proxy_rewrite_fuzz_regressions_stay_fixed() {
     }
     assert!(seen > 0);
 }
+
+#[test]
+fn sasl_passes_through_the_proxy_untouched() {
+    let gate = ReadyPeer::start("scram_gate.py", &["--users", "app:s3cret"]);
+    let (strait, listen) = proxy(&gate.addr, &[]);
+    let sasl = "SCRAM-SHA-256:app:s3cret";
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "authed",
+            "--count",
+            "40",
+            "--create",
+            "--sasl",
+            sasl,
+        ],
+    );
+    let got = run_peer(
+        "consume.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "authed",
+            "--expect",
+            "40",
+            "--sasl",
+            sasl,
+        ],
+    );
+    assert_eq!(
+        got.lines().count(),
+        40,
+        "clients authenticate to the broker through the proxy"
+    );
+    let wrong = Command::new(python())
+        .arg(peer_script("consume.py"))
+        .args(["--bootstrap", &listen, "--list", "--sasl", "SCRAM-SHA-256:app:wrong"])
+        .output()
+        .unwrap();
+    assert!(
+        !wrong.status.success(),
+        "a wrong password still fails through the proxy"
+    );
+    assert!(strait.stop().success());
+}
+
+fn request_header(api_key: i16, version: i16, correlation: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&api_key.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b
+}
+
+#[test]
+fn a_request_above_the_clamped_version_is_refused_so_no_address_can_leak() {
+    let mock = MockCluster::start(1);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Fetch v16 answers carry broker endpoints (KIP-951); the proxy clamps Fetch to 15.
+    assert!(
+        raw_round_trip(&mut s, &request_header(1, 16, 5)).is_none(),
+        "the connection is closed"
+    );
+    assert!(strait.log_text().contains("above what the proxy lets through"));
+    assert!(strait.stop().success());
+}
+
+/// An upstream that answers every frame with its correlation id and one byte 0xAB: the
+/// proxy's behaviour with api keys no broker here knows.
+fn echo_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                loop {
+                    let mut len = [0u8; 4];
+                    if stream.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let mut frame = vec![0u8; i32::from_be_bytes(len) as usize];
+                    if stream.read_exact(&mut frame).is_err() {
+                        return;
+                    }
+                    let mut answer = vec![0, 0, 0, 5];
+                    answer.extend_from_slice(&frame[4..8]);
+                    answer.push(0xAB);
+                    if stream.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_unknown_api_key_passes_through_both_ways() {
+    let upstream = echo_upstream();
+    let (strait, listen) = proxy(&upstream, &[]);
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for correlation in [42, 43] {
+        let answer = raw_round_trip(&mut s, &request_header(9999, 3, correlation)).expect("answer");
+        assert_eq!(answer, [&correlation.to_be_bytes()[..], &[0xAB]].concat());
+    }
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn an_idle_client_is_closed_after_the_idle_timeout() {
+    let mock = MockCluster::start(1);
+    let (strait, listen) = proxy(&mock.bootstrap, &["--idle-timeout-secs", "1"]);
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4];
+    assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(9),
+        "closed after {waited:?}"
+    );
+    // The log line follows the close by a moment.
+    let logged = (0..40).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        strait.log_text().contains("idle for")
+    });
+    assert!(logged, "{}", strait.log_text());
+    assert!(strait.stop().success());
+}

@@ -15,6 +15,10 @@ def hexed(b):
 
 
 def security(args):
+    if args.sasl:
+        mechanism, user, password = args.sasl.split(":", 2)
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
+                "sasl.username": user, "sasl.password": password}
     return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
 
 
@@ -52,6 +56,8 @@ def main():
     ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
     ap.add_argument("--isolation", default="read_committed")
     ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file")
+    ap.add_argument("--sasl", help="MECHANISM:USER:PASSWORD over plaintext")
+
     ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
     args = ap.parse_args()
     if args.list:

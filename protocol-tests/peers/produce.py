@@ -83,6 +83,10 @@ def kafka_python(args, plan):
 
 
 def security(args):
+    if args.sasl:
+        mechanism, user, password = args.sasl.split(":", 2)
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
+                "sasl.username": user, "sasl.password": password}
     return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
 
 
@@ -108,6 +112,8 @@ def main():
     ap.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent")
     ap.add_argument("--acks", default="all", help="all, 1 or 0 (confluent client only)")
     ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file (confluent client only)")
+    ap.add_argument("--sasl", help="MECHANISM:USER:PASSWORD over plaintext (confluent client only)")
+
     ap.add_argument("--timeout-ms", type=int, default=60000, help="delivery timeout (confluent client only)")
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")
     ap.add_argument("--create", action="store_true", help="create the topic first (brokers without auto-creation)")

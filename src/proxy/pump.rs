@@ -198,6 +198,17 @@ async fn forward_requests(
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
         let route = request_route(&frame).map_err(|e| client_error(client, e))?;
+        if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
+            // Its answer could carry addresses the proxy cannot rewrite.
+            return Err(client_error(
+                client,
+                format!(
+                    "api key {} version {} is above what the proxy lets through ({limit}); the client ignored ApiVersions",
+                    route.api_key, route.api_version
+                ),
+            ));
+        }
+
         if expects_answer(&frame, &route) {
             in_flight
                 .slots
