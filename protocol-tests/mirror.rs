@@ -355,3 +355,28 @@ fn an_active_active_pair_with_prefixes_never_copies_its_own_copies_back() {
     assert_eq!(user_topics(&b.bootstrap), ["a.orders", "orders"]);
     assert!(strait.stop().success());
 }
+
+#[test]
+fn start_latest_skips_history_and_new_topics_are_picked_up_while_running() {
+    let source = MockCluster::start(3);
+    let target = Tansu::start();
+    produce_records(&source.bootstrap, "live.old", 0, 100, "none", "confluent");
+    let config = format!(
+        "[clusters.a]\nbootstrap = {:?}\n[clusters.b]\nbootstrap = [\"{}\"]\n\n[[mirror]]\nname = \"live\"\nsource = \"a\"\ntarget = \"b\"\ntopics = [\"live\\\\..*\"]\nstart = \"latest\"\ntopic_refresh_secs = 1\n",
+        source.addresses(),
+        target.bootstrap
+    );
+    let strait = Strait::start(&["run", "--config", write_config("live", &config).to_str().unwrap()]);
+    let assigned = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        strait.log_text().matches("partition assigned").count() >= 4
+    });
+    assert!(assigned, "{}", strait.log_text());
+    produce_records(&source.bootstrap, "live.old", 100, 50, "none", "confluent");
+    let got = consume(&target.bootstrap, &["live.old"], 50, "read_committed");
+    assert_eq!(got.len(), 50, "only what came after the start");
+    assert!(got.iter().all(|r| seq_of(r) >= 100), "nothing from before the start");
+    produce_records(&source.bootstrap, "live.new", 0, 30, "zstd", "confluent");
+    assert_same(&source.bootstrap, &target.bootstrap, "live.new", "live.new", 30);
+    assert!(strait.stop().success());
+}
