@@ -91,10 +91,11 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// librdkafka's in-memory cluster, alive as long as this value.
+/// librdkafka's in-memory cluster, alive as long as this value, with its fault injection.
 pub struct MockCluster {
     child: Child,
-    _stdin: ChildStdin,
+    stdin: ChildStdin,
+    replies: BufReader<std::process::ChildStdout>,
     pub bootstrap: String,
 }
 
@@ -105,13 +106,13 @@ impl MockCluster {
             .arg(brokers.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start mock cluster");
         let stdin = child.stdin.take().unwrap();
+        let mut replies = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        replies.read_line(&mut line).unwrap();
         let bootstrap = line
             .strip_prefix("BOOTSTRAP ")
             .unwrap_or_else(|| panic!("mock cluster said {line:?}"))
@@ -119,9 +120,18 @@ impl MockCluster {
             .to_owned();
         MockCluster {
             child,
-            _stdin: stdin,
+            stdin,
+            replies,
             bootstrap,
         }
+    }
+
+    /// Runs a fault-injection command (see `peers/mock_cluster.py`); panics unless OK.
+    pub fn command(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").unwrap();
+        let mut reply = String::new();
+        self.replies.read_line(&mut reply).unwrap();
+        assert_eq!(reply.trim(), "OK", "mock cluster: {command}");
     }
 
     pub fn addresses(&self) -> Vec<String> {
@@ -209,7 +219,14 @@ pub struct Seen {
 
 /// Consumes topics with a CRC-checking librdkafka consumer.
 pub fn consume(bootstrap: &str, topics: &[&str], expect: usize, isolation: &str) -> Vec<Seen> {
-    let mut args = vec!["--bootstrap", bootstrap, "--isolation", isolation, "--idle", "8"];
+    consume_within(bootstrap, topics, expect, isolation, 8)
+}
+
+/// Like `consume`, giving up only after `idle_secs` without a record.
+pub fn consume_within(bootstrap: &str, topics: &[&str], expect: usize, isolation: &str, idle_secs: u32) -> Vec<Seen> {
+    let idle = idle_secs.to_string();
+    let mut args = vec!["--bootstrap", bootstrap, "--isolation", isolation, "--idle", &idle];
+
     let expect = expect.to_string();
     args.extend(["--expect", &expect]);
     for t in topics {

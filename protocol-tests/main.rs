@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod faults;
 mod golden;
 mod harness;
 mod mirror;

@@ -91,7 +91,11 @@ pub fn stamp_all(
     Ok((out, sequence))
 }
 
+/// Longest pause between produce retries: a recovered target is back in use within it.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// Why a window of produce requests stopped short.
+
 enum Stop {
     Retry(String),
     Fail(ForwardError),
@@ -174,7 +178,7 @@ pub async fn produce_acked(
         };
         tracing::warn!(cluster = target.name(), %topic, partition, %problem, retry_in = ?backoff, "produce failed, retrying");
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
         if let Err(e) = target.refresh(Some(&[topic.to_owned()])).await {
             tracing::debug!(error = %e, "metadata refresh failed");
         }

@@ -1,0 +1,135 @@
+//! The mirror under faults injected into librdkafka's mock cluster through its C API:
+//! leader moves, brokers going down and up, request errors, latency. Every test checks
+//! that nothing is lost and order per partition holds. `STRAIT_LONG=1` lengthens them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use crate::harness::*;
+
+fn long() -> bool {
+    std::env::var("STRAIT_LONG").is_ok_and(|v| v == "1")
+}
+
+fn seq_of(r: &Seen) -> u64 {
+    let hex = r.headers[0].1.as_deref().unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap().parse().unwrap()
+}
+
+/// Nothing lost, every record on its partition, first copies in source order; returns
+/// how many duplicates there were.
+fn assert_complete(got: &[Seen], total: u64, partitions: u64) -> usize {
+    let mut by_partition: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
+    for r in got {
+        by_partition.entry(r.p).or_default().push(seq_of(r));
+    }
+    let mut seen = HashSet::new();
+    let mut duplicates = 0;
+    for (p, seqs) in by_partition {
+        let mut last = None;
+        for seq in seqs {
+            assert_eq!(seq % partitions, p as u64, "record {seq} on partition {p}");
+            if !seen.insert(seq) {
+                duplicates += 1;
+                continue;
+            }
+            assert!(last < Some(seq), "partition {p}: {seq} after {last:?}");
+            last = Some(seq);
+        }
+    }
+    let missing: Vec<u64> = (0..total).filter(|s| !seen.contains(s)).take(10).collect();
+    assert!(missing.is_empty(), "lost records, first ones: {missing:?}");
+    duplicates
+}
+
+fn mirror(source: &str, target: &str, name: &str) -> Strait {
+    Strait::start(&[
+        "mirror", "--source", source, "--target", target, "--topics", "f\\..*", "--name", name,
+    ])
+}
+
+#[test]
+fn source_leader_moves_and_a_source_broker_outage_lose_nothing() {
+    let mut source = MockCluster::start(3);
+    let target = Tansu::start();
+    source.command("topic f.moves 4");
+    let total = if long() { 40_000 } else { 8_000 };
+    let bootstrap = source.bootstrap.clone();
+    let producer = std::thread::spawn(move || {
+        for start in (0..total).step_by(1000) {
+            produce_records(&bootstrap, "f.moves", start, 1000, "lz4", "confluent");
+        }
+    });
+    let strait = mirror(&source.bootstrap, &target.bootstrap, "moves");
+    for round in 0..if long() { 12 } else { 4 } {
+        std::thread::sleep(Duration::from_millis(700));
+        for p in 0..4 {
+            source.command(&format!("leader f.moves {p} {}", 1 + (p + round) % 3));
+        }
+        if round == 1 {
+            source.command("down 2");
+            std::thread::sleep(Duration::from_secs(3));
+            source.command("up 2");
+        }
+    }
+    producer.join().unwrap();
+    let got = consume_within(&target.bootstrap, &["f.moves"], total, "read_committed", 40);
+    let duplicates = assert_complete(&got, total as u64, 4);
+    eprintln!("leader moves: {total} records, {duplicates} duplicates");
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn target_errors_latency_and_an_outage_lose_nothing() {
+    let source = MockCluster::start(3);
+    let mut target = MockCluster::start(3);
+    let total = if long() { 40_000 } else { 6_000 };
+    produce_records(&source.bootstrap, "f.target", 0, total / 2, "zstd", "confluent");
+    let strait = mirror(&source.bootstrap, &target.bootstrap, "target-faults");
+    std::thread::sleep(Duration::from_millis(800));
+    // Produce is api key 0: NOT_LEADER_OR_FOLLOWER (6), then REQUEST_TIMED_OUT (7).
+    target.command("errors 0 6 5");
+    target.command("errors 0 7 3");
+    target.command("rtt 1 200");
+    let outage = if long() { 30 } else { 4 };
+    for b in 1..=3 {
+        target.command(&format!("down {b}"));
+    }
+    produce_records(&source.bootstrap, "f.target", total / 2, total / 2, "zstd", "confluent");
+    std::thread::sleep(Duration::from_secs(outage));
+    for b in 1..=3 {
+        target.command(&format!("up {b}"));
+    }
+    target.command("rtt 1 0");
+    let got = consume_within(&target.bootstrap, &["f.target"], total, "read_committed", 40);
+    let duplicates = assert_complete(&got, total as u64, 4);
+    eprintln!("target faults: {total} records, {duplicates} duplicates, {outage} s outage");
+    assert!(
+        strait.log_text().contains("produce failed, retrying"),
+        "the faults were felt"
+    );
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn fetch_errors_on_the_source_stall_nothing_and_lose_nothing() {
+    let mut source = MockCluster::start(3);
+    let target = Tansu::start();
+    let total: usize = 4_000;
+    produce_records(&source.bootstrap, "f.fetch", 0, total, "snappy", "confluent");
+    // Fetch is api key 1: NOT_LEADER_OR_FOLLOWER (6), then UNKNOWN_TOPIC_OR_PARTITION (3).
+    source.command("errors 1 6 4");
+    source.command("errors 1 3 2");
+    let strait = mirror(&source.bootstrap, &target.bootstrap, "fetch-faults");
+    let got = consume_within(&target.bootstrap, &["f.fetch"], total, "read_committed", 40);
+    assert_eq!(
+        assert_complete(&got, total as u64, 4),
+        0,
+        "fetch errors cause no duplicates"
+    );
+    assert!(strait.stop().success());
+}
