@@ -97,7 +97,8 @@ pub fn batch_codecs(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Compre
 
 #[test]
 fn metadata_from_the_mock_cluster_names_three_brokers_and_spreads_leaders() {
-    let mock = MockCluster::start(3);
+    let mut mock = MockCluster::start(3);
+    spread_leaders(&mut mock, "spread");
     produce_records(&mock.bootstrap, "spread", 0, 40, "none", "confluent");
     runtime().block_on(async {
         let c = cluster(&mock.bootstrap, AddressMap::default());
@@ -108,7 +109,7 @@ fn metadata_from_the_mock_cluster_names_three_brokers_and_spreads_leaders() {
         let topic = &meta.topics["spread"];
         assert_eq!(topic.partitions.len(), 4);
         let leaders: HashSet<i32> = topic.partitions.iter().map(|p| p.leader).collect();
-        assert!(leaders.len() > 1, "leaders {leaders:?}");
+        assert_eq!(leaders.len(), 3, "leaders {leaders:?}");
     });
 }
 
@@ -186,6 +187,14 @@ fn idempotent_produce_of_patched_batches_and_fetch_round_trip_on_the_mock_cluste
     });
 }
 
+/// Creates `topic` with 4 partitions led by brokers 1, 2, 3, 1.
+fn spread_leaders(mock: &mut MockCluster, topic: &str) {
+    mock.command(&format!("topic {topic} 4"));
+    for p in 0..4 {
+        mock.command(&format!("leader {topic} {p} {}", 1 + p % 3));
+    }
+}
+
 /// A TCP relay that counts the connections it carried.
 async fn relay(to: String) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -208,7 +217,8 @@ async fn relay(to: String) -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn the_address_map_sends_every_broker_dial_through_the_mapped_address() {
-    let mock = MockCluster::start(3);
+    let mut mock = MockCluster::start(3);
+    spread_leaders(&mut mock, "mapped");
     produce_records(&mock.bootstrap, "mapped", 0, 40, "none", "confluent");
     runtime().block_on(async {
         let mut map = HashMap::new();
@@ -232,7 +242,11 @@ fn the_address_map_sends_every_broker_dial_through_the_mapped_address() {
                 "no dial went through the relay for {leader}"
             );
         }
-        assert!(leaders.len() > 1);
+        assert_eq!(
+            leaders.len(),
+            3,
+            "every broker leads a partition, so every relay must carry a dial"
+        );
     });
 }
 

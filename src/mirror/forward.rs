@@ -95,7 +95,6 @@ pub fn stamp_all(
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Why a window of produce requests stopped short.
-
 enum Stop {
     Retry(String),
     Fail(ForwardError),
