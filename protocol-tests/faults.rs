@@ -11,15 +11,6 @@ fn long() -> bool {
     std::env::var("STRAIT_LONG").is_ok_and(|v| v == "1")
 }
 
-fn seq_of(r: &Seen) -> u64 {
-    let hex = r.headers[0].1.as_deref().unwrap();
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    String::from_utf8(bytes).unwrap().parse().unwrap()
-}
-
 /// Nothing lost, every record on its partition, first copies in source order; returns
 /// how many duplicates there were.
 fn assert_complete(got: &[Seen], total: u64, partitions: u64) -> usize {

@@ -366,3 +366,13 @@ pub fn free_port_base(n: u16) -> u16 {
         .find(|base| (1..=n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
         .expect("a free port range")
 }
+
+/// The record number `produce.py` put in a record's first header.
+pub fn seq_of(r: &Seen) -> u64 {
+    let hex = r.headers[0].1.as_deref().expect("a seq header");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    String::from_utf8(bytes).unwrap().parse().unwrap()
+}

@@ -93,15 +93,6 @@ fn mirror_recompresses_to_zstd_and_keeps_every_record() {
     );
 }
 
-fn seq_of(r: &Seen) -> u64 {
-    let hex = r.headers[0].1.as_deref().unwrap();
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    String::from_utf8(bytes).unwrap().parse().unwrap()
-}
-
 #[test]
 fn mirror_killed_with_sigkill_again_and_again_loses_nothing_and_keeps_order() {
     let source = MockCluster::start(3);

@@ -7,19 +7,13 @@ catches a batch whose CRC strait got wrong. Exits 2 on any consumer error.
 import argparse
 import json
 import sys
+
+import security
 import time
 
 
 def hexed(b):
     return None if b is None else b.hex()
-
-
-def security(args):
-    if args.sasl:
-        mechanism, user, password = args.sasl.split(":", 2)
-        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
-                "sasl.username": user, "sasl.password": password}
-    return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
 
 
 def confluent(args):
@@ -31,12 +25,17 @@ def confluent(args):
         "check.crcs": True,
         "isolation.level": args.isolation,
         "auto.offset.reset": "earliest",
-        **security(args),
+        **security.client_config(args),
     })
     if args.group:
         c.subscribe(args.topic)
         return c
+    # A topic may appear a little later (a replicator creates it): wait within --idle.
+    deadline = time.time() + args.idle
     meta = c.list_topics(timeout=20)
+    while any(t not in meta.topics for t in args.topic) and time.time() < deadline:
+        time.sleep(0.3)
+        meta = c.list_topics(timeout=20)
     assignment = []
     for topic in args.topic:
         if topic not in meta.topics:
@@ -49,20 +48,19 @@ def confluent(args):
 
 def main():
     ap = argparse.ArgumentParser()
+    security.add_arguments(ap)
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", action="append", default=[])
     ap.add_argument("--list", action="store_true", help="print the cluster's topic names as JSON and stop")
     ap.add_argument("--expect", type=int, default=0, help="stop once this many records arrived")
     ap.add_argument("--idle", type=float, default=5.0, help="stop after this long without records")
     ap.add_argument("--isolation", default="read_committed")
-    ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file")
-    ap.add_argument("--sasl", help="MECHANISM:USER:PASSWORD over plaintext")
 
     ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
     args = ap.parse_args()
     if args.list:
         from confluent_kafka.admin import AdminClient
-        meta = AdminClient({"bootstrap.servers": args.bootstrap, **security(args)}).list_topics(timeout=10)
+        meta = AdminClient({"bootstrap.servers": args.bootstrap, **security.client_config(args)}).list_topics(timeout=10)
         brokers = sorted(f"{b.host}:{b.port}" for b in meta.brokers.values())
         print(json.dumps({"topics": sorted(meta.topics), "brokers": brokers}), flush=True)
         return

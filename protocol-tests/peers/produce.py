@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+import security
+
 BASE_TS = 1_700_000_000_000
 
 
@@ -32,7 +34,7 @@ def confluent(args, plan):
         "enable.idempotence": args.acks == "all",
         "acks": args.acks,
         "message.timeout.ms": args.timeout_ms,
-        **security(args),
+        **security.client_config(args),
     }
     if args.txn:
         conf["transactional.id"] = f"produce-{args.topic}"
@@ -82,17 +84,9 @@ def kafka_python(args, plan):
     return failures, []
 
 
-def security(args):
-    if args.sasl:
-        mechanism, user, password = args.sasl.split(":", 2)
-        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
-                "sasl.username": user, "sasl.password": password}
-    return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca} if args.tls_ca else {}
-
-
 def create_topic(args):
     from confluent_kafka.admin import AdminClient, NewTopic
-    admin = AdminClient({"bootstrap.servers": args.bootstrap, **security(args)})
+    admin = AdminClient({"bootstrap.servers": args.bootstrap, **security.client_config(args)})
     for future in admin.create_topics([NewTopic(args.topic, args.partitions, 1)]).values():
         try:
             future.result(30)
@@ -103,6 +97,7 @@ def create_topic(args):
 
 def main():
     ap = argparse.ArgumentParser()
+    security.add_arguments(ap)
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--count", type=int, default=0)
@@ -111,8 +106,6 @@ def main():
     ap.add_argument("--compression", default="none")
     ap.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent")
     ap.add_argument("--acks", default="all", help="all, 1 or 0 (confluent client only)")
-    ap.add_argument("--tls-ca", help="connect with TLS, trusting this CA file (confluent client only)")
-    ap.add_argument("--sasl", help="MECHANISM:USER:PASSWORD over plaintext (confluent client only)")
 
     ap.add_argument("--timeout-ms", type=int, default=60000, help="delivery timeout (confluent client only)")
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")

@@ -56,6 +56,9 @@ pub struct Flow {
     partitions: BTreeMap<Key, PartitionState>,
     producer: ProducerIdentity,
     settings: ForwardSettings,
+    /// Set after the first discovery: partitions seen later were born after the flow
+    /// began watching and are copied from their beginning, whatever `start` says.
+    started: bool,
 }
 
 /// How long a stopping flow lets its current round finish.
@@ -130,9 +133,11 @@ impl Flow {
             partitions: BTreeMap::new(),
             producer,
             settings,
+            started: false,
         };
         tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, "flow started");
         flow.discover().await?;
+        flow.started = true;
         Ok(flow)
     }
 
@@ -276,8 +281,8 @@ impl Flow {
                 Some(offset) => *offset,
                 None => {
                     let at = match self.cfg.start {
-                        StartChoice::Earliest => EARLIEST,
-                        StartChoice::Latest => LATEST,
+                        StartChoice::Latest if !self.started => LATEST,
+                        _ => EARLIEST,
                     };
                     list_offset(&self.source, source_topic, p, at)
                         .await

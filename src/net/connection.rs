@@ -61,7 +61,7 @@ type Pending = Arc<Mutex<HashMap<i32, Reply>>>;
 struct Outgoing {
     parts: Vec<Bytes>,
     correlation_id: i32,
-    reply: Option<Reply>,
+    reply: Reply,
 }
 
 /// Set once, when the connection dies, with why.
@@ -195,7 +195,7 @@ impl Connection {
         let out = Outgoing {
             parts,
             correlation_id,
-            reply: Some(reply),
+            reply,
         };
         self.writer.send(out).await.map_err(|_| self.closed_error())?;
         Ok(PendingReply {
@@ -213,19 +213,6 @@ impl Connection {
         api: &'static str,
     ) -> Result<Bytes, NetError> {
         self.submit(parts, correlation_id, api).await?.wait().await
-    }
-
-    /// Sends a request that gets no response (Produce with acks=0).
-    pub async fn send_only(&self, parts: Vec<Bytes>, correlation_id: i32) -> Result<(), NetError> {
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        let out = Outgoing {
-            parts,
-            correlation_id,
-            reply: None,
-        };
-        self.writer.send(out).await.map_err(|_| self.closed_error())
     }
 
     /// Sends a typed request at `version` and decodes its response.
@@ -357,13 +344,11 @@ async fn write_loop(
     broker: Arc<str>,
 ) {
     while let Some(out) = queue.recv().await {
-        if let Some(reply) = out.reply {
-            // Registered before writing, so a fast answer always finds its waiter.
-            pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(out.correlation_id, reply);
-        }
+        // Registered before writing, so a fast answer always finds its waiter.
+        pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(out.correlation_id, out.reply);
         if let Err(e) = write_all_parts(&mut write, &out.parts).await {
             poison.set(format!("write failed: {e}"));
             break;

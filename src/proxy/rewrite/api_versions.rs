@@ -26,14 +26,7 @@ pub fn clamp_for(api_key: i16) -> Option<i16> {
 }
 
 pub fn rewrite(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
-    if !(0..=MAX_VERSION).contains(&version) {
-        return Err(WireError::UnsupportedVersion {
-            api: "ApiVersions",
-            version,
-            min: 0,
-            max: MAX_VERSION,
-        });
-    }
+    super::check_version("ApiVersions", version, MAX_VERSION)?;
     let mut w = Walk::new(body, version >= 3, "api versions response");
     w.copy(2)?;
     for _ in 0..w.copy_array_len(6)? {

@@ -7,14 +7,7 @@ use crate::wire::WireError;
 pub const MAX_VERSION: i16 = 2;
 
 pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
-    if !(0..=MAX_VERSION).contains(&version) {
-        return Err(WireError::UnsupportedVersion {
-            api: "DescribeCluster",
-            version,
-            min: 0,
-            max: MAX_VERSION,
-        });
-    }
+    super::check_version("DescribeCluster", version, MAX_VERSION)?;
     let mut w = Walk::new(body, true, "describe cluster response");
     w.copy(4 + 2)?;
     w.copy_string()?;
@@ -25,11 +18,7 @@ pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Resu
     w.copy(4)?;
     for _ in 0..w.copy_array_len(MIN_BROKER)? {
         let node = w.copy_i32()?;
-        let host = w.read_string()?.unwrap_or_default();
-        let port = w.read_i32()?;
-        let (host, port) = advertise(node, &host, port);
-        w.write_string(&host)?;
-        w.write_i32(port);
+        w.replace_address(node, advertise)?;
         w.copy_string()?;
         if version >= 2 {
             w.copy(1)?;

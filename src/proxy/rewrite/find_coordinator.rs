@@ -15,24 +15,11 @@ fn rewrite_address(w: &mut Walk<'_>, advertise: &mut Advertise<'_>) -> Result<()
         w.copy_string()?;
         return w.copy(4);
     }
-    let host = w.read_string()?.unwrap_or_default();
-    let port = w.read_i32()?;
-    let (host, port) = advertise(node, &host, port);
-    w.write_string(&host)?;
-
-    w.write_i32(port);
-    Ok(())
+    w.replace_address(node, advertise)
 }
 
 pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
-    if !(0..=MAX_VERSION).contains(&version) {
-        return Err(WireError::UnsupportedVersion {
-            api: "FindCoordinator",
-            version,
-            min: 0,
-            max: MAX_VERSION,
-        });
-    }
+    super::check_version("FindCoordinator", version, MAX_VERSION)?;
     let mut w = Walk::new(body, version >= 3, "find coordinator response");
     if version >= 1 {
         w.copy(4)?;

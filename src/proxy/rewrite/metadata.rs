@@ -8,25 +8,14 @@ use crate::wire::WireError;
 pub const MAX_VERSION: i16 = 13;
 
 pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
-    if !(0..=MAX_VERSION).contains(&version) {
-        return Err(WireError::UnsupportedVersion {
-            api: "Metadata",
-            version,
-            min: 0,
-            max: MAX_VERSION,
-        });
-    }
+    super::check_version("Metadata", version, MAX_VERSION)?;
     let mut w = Walk::new(body, version >= 9, "metadata response");
     if version >= 3 {
         w.copy(4)?;
     }
     for _ in 0..w.copy_array_len(MIN_BROKER)? {
         let node = w.copy_i32()?;
-        let host = w.read_string()?.unwrap_or_default();
-        let port = w.read_i32()?;
-        let (host, port) = advertise(node, &host, port);
-        w.write_string(&host)?;
-        w.write_i32(port);
+        w.replace_address(node, advertise)?;
         if version >= 1 {
             w.copy_string()?;
         }

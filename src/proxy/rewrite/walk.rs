@@ -114,6 +114,17 @@ impl<'a> Walk<'a> {
         Ok(n)
     }
 
+    /// Replaces the host and port that follow a broker's node id with the address
+    /// `advertise` gives for it.
+    pub fn replace_address(&mut self, node: i32, advertise: &mut super::Advertise<'_>) -> Result<(), WireError> {
+        let host = self.read_string()?.unwrap_or_default();
+        let port = self.read_i32()?;
+        let (host, port) = advertise(node, &host, port);
+        self.write_string(&host)?;
+        self.write_i32(port);
+        Ok(())
+    }
+
     /// Copies a tagged-field section (flexible versions only).
     pub fn copy_tagged(&mut self) -> Result<(), WireError> {
         if self.flexible {
