@@ -289,6 +289,18 @@ impl Strait {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether the log shows `needle` within a few seconds: a log line may follow the
+    /// event a test observed by a moment.
+    pub fn log_shows(&self, needle: &str) -> bool {
+        (0..100).any(|_| {
+            let found = self.log_text().contains(needle);
+            if !found {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            found
+        })
+    }
+
     /// SIGTERM, then the exit status within 30 s.
     pub fn stop(mut self) -> std::process::ExitStatus {
         signal(&self.child, "TERM");
