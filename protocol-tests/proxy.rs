@@ -361,6 +361,42 @@ fn tls_toward_clients_and_toward_brokers_independently() {
 }
 
 #[test]
+fn the_proxy_can_require_client_certificates() {
+    let dir = temp_dir("proxy-mtls");
+    let _certs = ReadyPeer::start("tls_broker.py", &[dir.to_str().unwrap()]);
+    let mock = MockCluster::start(1);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = dir.display();
+    let config = format!(
+        "[clusters.up]\nbootstrap = {:?}\n\n[[proxy]]\nname = \"mtls\"\ncluster = \"up\"\nlisten = \"{listen}\"\nadvertise = \"127.0.0.1\"\nport_base = {}\n[proxy.tls]\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\nclient_ca = \"{d}/ca.pem\"\n",
+        mock.addresses(),
+        free_port_base(4)
+    );
+    let strait = Strait::start(&["run", "--config", write_config("proxy-mtls", &config).to_str().unwrap()]);
+    wait_for_port(&listen, Duration::from_secs(10));
+    let ca = dir.join("ca.pem");
+    let client = format!("{d}/client.pem:{d}/client.key");
+    let with_cert = [
+        "--bootstrap",
+        &listen,
+        "--list",
+        "--tls-ca",
+        ca.to_str().unwrap(),
+        "--tls-client",
+        &client,
+    ];
+    let listing: serde_json::Value = serde_json::from_str(run_peer("consume.py", &with_cert).trim()).unwrap();
+    assert_eq!(listing["brokers"].as_array().unwrap().len(), 1, "{listing}");
+    let without = Command::new(python())
+        .arg(peer_script("consume.py"))
+        .args(["--bootstrap", &listen, "--list", "--tls-ca", ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!without.status.success(), "a client without a certificate is refused");
+    assert!(strait.stop().success());
+}
+
+#[test]
 fn connections_beyond_the_limit_are_refused_and_the_others_keep_working() {
     let mock = MockCluster::start(1);
     let (strait, listen) = proxy(&mock.bootstrap, &["--max-connections", "1"]);

@@ -3,6 +3,7 @@
 
 def add_arguments(parser):
     parser.add_argument("--tls-ca", help="connect with TLS, trusting this CA file")
+    parser.add_argument("--tls-client", help="PEM_CERT:PEM_KEY to present as the client (with --tls-ca)")
     parser.add_argument("--sasl", help="MECHANISM:USER:PASSWORD over plaintext")
 
 
@@ -13,5 +14,9 @@ def client_config(args):
         return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
                 "sasl.username": user, "sasl.password": password}
     if args.tls_ca:
-        return {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca}
+        config = {"security.protocol": "SSL", "ssl.ca.location": args.tls_ca}
+        if args.tls_client:
+            cert, key = args.tls_client.split(":", 1)
+            config.update({"ssl.certificate.location": cert, "ssl.key.location": key})
+        return config
     return {}
