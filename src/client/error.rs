@@ -91,11 +91,4 @@ impl ClientError {
             ClientError::Protocol { .. } => false,
         }
     }
-
-    pub fn code(&self) -> Option<i16> {
-        match self {
-            ClientError::Kafka { code, .. } => Some(code.0),
-            _ => None,
-        }
-    }
 }

@@ -54,20 +54,6 @@ pub async fn produce_pipelined(
     Ok(answers)
 }
 
-/// Produces one batch and waits for its answer.
-pub async fn produce(
-    conn: &Connection,
-    topic: &str,
-    partition: i32,
-    batch: &PatchedBatch,
-    timeout_ms: i32,
-) -> Result<ProducePartitionResponse, NetError> {
-    let mut answers = produce_pipelined(conn, topic, partition, std::slice::from_ref(batch), timeout_ms).await?;
-    answers
-        .pop()
-        .unwrap_or_else(|| Err(conn.wire_error(WireError::malformed("produce", "no answer"))))
-}
-
 fn answer_for(
     conn: &Connection,
     frame: &[u8],
