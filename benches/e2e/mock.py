@@ -7,6 +7,7 @@ librdkafka (the copy bundled with confluent-kafka) through ctypes to get 8 parti
 Usage: mock.py BROKERS TOPIC:PARTITIONS... ; prints `BOOTSTRAP host:port,...`.
 """
 import ctypes
+import ctypes.util
 import glob
 import os
 import sys
@@ -17,7 +18,8 @@ import confluent_kafka
 
 def main():
     libdir = os.path.join(os.path.dirname(confluent_kafka.__file__), "..", "confluent_kafka.libs")
-    lib = ctypes.CDLL(sorted(glob.glob(os.path.join(libdir, "librdkafka*.so*")))[0])
+    bundled = sorted(glob.glob(os.path.join(libdir, "librdkafka*.so*")))  # the wheel's copy, else the system's
+    lib = ctypes.CDLL(bundled[0] if bundled else ctypes.util.find_library("rdkafka"))
     P = ctypes.c_void_p
     for name, res, args in [
         ("rd_kafka_conf_new", P, []),

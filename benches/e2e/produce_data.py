@@ -3,7 +3,8 @@
 Every contender must copy identical data, so records are a pure function of their
 number: ~1 KB each (key, 2 headers, a JSON-like value that compresses about as much as
 typical event data), record i to partition i % partitions, timestamp BASE_TS + i.
-Prints one JSON line: records, payload bytes, seconds from first send to last ack.
+Prints one JSON line: records, payload bytes, seconds from first send to last ack, and
+librdkafka's average batch size (bytes, records) over the last statistics window.
 """
 import argparse
 import json
@@ -52,9 +53,11 @@ def main():
     ap.add_argument("--compression", default="lz4")
     args = ap.parse_args()
     from confluent_kafka import Producer
+    stats = {}
     p = Producer({"bootstrap.servers": args.bootstrap, "acks": "all", "enable.idempotence": True,
-                  "compression.type": args.compression, "linger.ms": 20,
-                  "queue.buffering.max.kbytes": 262144})
+                  "compression.type": args.compression, "linger.ms": 50,
+                  "queue.buffering.max.kbytes": 262144, "statistics.interval.ms": 1000,
+                  "stats_cb": lambda s: stats.update(json.loads(s)["topics"].get(args.topic, {}))})
     failures = []
     report = lambda err, _msg: failures.append(str(err)) if err else None
     data = list(records(args.count))  # built before the clock starts
@@ -72,7 +75,8 @@ def main():
         p.poll(0)
     left = p.flush(120)
     seconds = time.monotonic() - t0
-    print(json.dumps({"records": args.count, "bytes": size, "seconds": seconds,
+    batch = {k: stats[k]["avg"] for k in ("batchsize", "batchcnt") if k in stats}  # last stats window
+    print(json.dumps({"records": args.count, "bytes": size, "seconds": seconds, "batch": batch,
                       "failures": failures[:3] + (["unflushed %d" % left] if left else [])}), flush=True)
     sys.exit(1 if failures or left else 0)
 

@@ -59,7 +59,12 @@ pub struct Flow {
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
     started: bool,
+    /// Whether the last round brought data: then the next fetches wait only briefly.
+    catching_up: bool,
 }
+
+/// How long brokers may hold a fetch while the flow is catching up.
+const CATCH_UP_WAIT_MS: i32 = 10;
 
 /// How long a stopping flow lets its current round finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -134,6 +139,7 @@ impl Flow {
             producer,
             settings,
             started: false,
+            catching_up: false,
         };
         tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, "flow started");
         flow.discover().await?;
@@ -305,8 +311,15 @@ impl Flow {
     }
 
     fn fetch_options(&self) -> FetchOptions {
+        // All brokers of a round are awaited together: while catching up, a broker with
+        // nothing new must not hold the others back for a whole long poll.
+        let max_wait_ms = if self.catching_up {
+            self.cfg.fetch_max_wait_ms.min(CATCH_UP_WAIT_MS)
+        } else {
+            self.cfg.fetch_max_wait_ms
+        };
         FetchOptions {
-            max_wait_ms: self.cfg.fetch_max_wait_ms,
+            max_wait_ms,
             min_bytes: 1,
             max_bytes: self.cfg.fetch_max_bytes,
             partition_max_bytes: self.cfg.partition_max_bytes,
@@ -361,6 +374,7 @@ impl Flow {
     /// One round: fetch, forward, commit.
     async fn round(&mut self) -> Result<(), MirrorError> {
         let (fetched, mut stale) = self.fetch_all().await?;
+        self.catching_up = fetched.iter().any(|(_, p)| !p.records.is_empty());
         let mut forwards = JoinSet::new();
         let mut advanced: Vec<(Key, i64)> = Vec::new();
         for (topic, p) in fetched {
