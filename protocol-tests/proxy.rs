@@ -429,24 +429,18 @@ fn connections_beyond_the_limit_are_refused_and_the_others_keep_working() {
 /// answer may change bytes it does not rewrite.
 #[test]
 fn proxy_rewrite_fuzz_regressions_stay_fixed() {
-    use strait::proxy::rewrite::{api_versions, describe_cluster, find_coordinator, metadata};
+    const APIS: [i16; 4] = [3, 10, 60, 18];
     let dir = repo().join("fuzz/regressions/proxy_rewrite");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let input = read(entry.unwrap().path());
-        let (api, version, body) = (input[0], i16::from(input[1] % 16), &input[2..]);
+        let (api, version, body) = (APIS[usize::from(input[0] % 4)], i16::from(input[1] % 16), &input[2..]);
         let mut rewritten = 0usize;
         let mut advertise = |_: i32, _: &str, _: i32| {
             rewritten += 1;
             ("proxy.example.com".to_owned(), 30_000)
         };
-        let out = match api % 4 {
-            0 => metadata::rewrite(body, version, &mut advertise),
-            1 => find_coordinator::rewrite(body, version, &mut advertise),
-            2 => describe_cluster::rewrite(body, version, &mut advertise),
-            _ => api_versions::rewrite(body, version),
-        };
-        if let Ok(out) = out {
+        if let Ok(out) = strait::proxy::rewrite::answer(api, version, body, &mut advertise) {
             assert!(
                 out.len() <= body.len() + rewritten * 19,
                 "an answer grew beyond its rewritten addresses"

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ProxyError;
-use super::rewrite::{api_versions, describe_cluster, find_coordinator, metadata};
+use super::rewrite::{self, api_versions};
 use super::server::{Proxy, Target};
 use crate::net::connection::Io;
 use crate::net::frames::FrameReader;
@@ -274,38 +274,14 @@ async fn forward_responses(
 
 /// The answer as frame parts: unchanged, or with its broker addresses replaced.
 fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Vec<Bytes>, WireError> {
-    let key = ApiKey::try_from(route.api_key).ok();
-    let watched = matches!(
-        key,
-        Some(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster | ApiKey::ApiVersions)
-    );
-    if !watched {
+    if !rewrite::rewritten(route.api_key) {
         return Ok(vec![Bytes::copy_from_slice(&length_prefix(frame.len())?), frame]);
     }
-    let version = route.api_version;
-    let header_version = response_header_version(route.api_key, version).unwrap_or(0);
+    let header_version = response_header_version(route.api_key, route.api_version).unwrap_or(0);
     let (_, body) = split_response(&frame, header_version)?;
     let header = frame.slice(..frame.len() - body.len());
     let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
-    let new_body = match key {
-        Some(ApiKey::Metadata) => metadata::rewrite(&body, version, &mut advertise)?,
-        Some(ApiKey::FindCoordinator) => find_coordinator::rewrite(&body, version, &mut advertise)?,
-        Some(ApiKey::DescribeCluster) => describe_cluster::rewrite(&body, version, &mut advertise)?,
-        _ => api_versions_answer(&body, version)?,
-    };
+    let new_body = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)?;
     let prefix = length_prefix(header.len() + new_body.len())?;
     Ok(vec![Bytes::copy_from_slice(&prefix), header, Bytes::from(new_body)])
-}
-
-/// An ApiVersions answer with clamped versions. A broker answers a version it does not
-/// know with an error, often in the v0 form; an error answer that cannot be read is
-/// passed on as it is, since it carries no addresses and makes the client ask again
-/// with a version the proxy reads.
-fn api_versions_answer(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
-    api_versions::rewrite(body, version)
-        .or_else(|_| api_versions::rewrite(body, 0))
-        .or_else(|e| match body.get(..2) {
-            Some(code) if code != [0, 0] => Ok(body.to_vec()),
-            _ => Err(e),
-        })
 }

@@ -39,3 +39,16 @@ pub fn rewrite(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
     }
     Ok(w.finish())
 }
+
+/// An ApiVersions answer with clamped versions. A broker answers a version it does not
+/// know with an error, often in the v0 form; an error answer that cannot be read is
+/// passed on as it is, since it carries no addresses and makes the client ask again
+/// with a version the proxy reads.
+pub fn answer(body: &[u8], version: i16) -> Result<Vec<u8>, WireError> {
+    rewrite(body, version)
+        .or_else(|_| rewrite(body, 0))
+        .or_else(|e| match body.get(..2) {
+            Some(code) if code != [0, 0] => Ok(body.to_vec()),
+            _ => Err(e),
+        })
+}

@@ -9,16 +9,40 @@ pub mod find_coordinator;
 pub mod metadata;
 pub mod walk;
 
+use kafka_protocol::messages::ApiKey;
+
+use crate::wire::WireError;
+
 /// Maps a broker (node id, upstream host, upstream port) to the address clients get.
 pub type Advertise<'a> = dyn FnMut(i32, &str, i32) -> (String, i32) + 'a;
+
+/// Whether answers to this api are rewritten (or clamped) by the proxy.
+pub fn rewritten(api_key: i16) -> bool {
+    matches!(
+        ApiKey::try_from(api_key),
+        Ok(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster | ApiKey::ApiVersions)
+    )
+}
+
+/// An answer's body with every broker address replaced (ApiVersions: clamped); other
+/// apis' bodies come back as they are.
+pub fn answer(api_key: i16, version: i16, body: &[u8], advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
+    match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Metadata) => metadata::rewrite(body, version, advertise),
+        Ok(ApiKey::FindCoordinator) => find_coordinator::rewrite(body, version, advertise),
+        Ok(ApiKey::DescribeCluster) => describe_cluster::rewrite(body, version, advertise),
+        Ok(ApiKey::ApiVersions) => api_versions::answer(body, version),
+        _ => Ok(body.to_vec()),
+    }
+}
 
 /// Smallest encoding of a broker entry (node id, empty host, port): bounds counts.
 pub(crate) const MIN_BROKER: usize = 4 + 1 + 4;
 
 /// Refuses a version the rewriter does not know, rather than guess at its layout.
-pub(crate) fn check_version(api: &'static str, version: i16, max: i16) -> Result<(), crate::wire::WireError> {
+pub(crate) fn check_version(api: &'static str, version: i16, max: i16) -> Result<(), WireError> {
     if !(0..=max).contains(&version) {
-        return Err(crate::wire::WireError::UnsupportedVersion {
+        return Err(WireError::UnsupportedVersion {
             api,
             version,
             min: 0,
