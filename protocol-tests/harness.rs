@@ -60,15 +60,7 @@ impl ReadyPeer {
             .spawn()
             .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("{script} said {line:?}"))
-            .trim()
-            .to_owned();
+        let addr = announced(&mut BufReader::new(child.stdout.take().unwrap()), "READY ", script);
         ReadyPeer {
             child,
             _stdin: stdin,
@@ -82,6 +74,16 @@ impl Drop for ReadyPeer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address a peer script announces on its first line, after `prefix`.
+fn announced(reader: &mut impl BufRead, prefix: &str, script: &str) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{script} said {line:?}"))
+        .trim()
+        .to_owned()
 }
 
 /// A fresh, empty folder for one test.
@@ -111,13 +113,7 @@ impl MockCluster {
             .expect("start mock cluster");
         let stdin = child.stdin.take().unwrap();
         let mut replies = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        replies.read_line(&mut line).unwrap();
-        let bootstrap = line
-            .strip_prefix("BOOTSTRAP ")
-            .unwrap_or_else(|| panic!("mock cluster said {line:?}"))
-            .trim()
-            .to_owned();
+        let bootstrap = announced(&mut replies, "BOOTSTRAP ", "mock_cluster.py");
         MockCluster {
             child,
             stdin,
