@@ -124,3 +124,44 @@ fn fetch_errors_on_the_source_stall_nothing_and_lose_nothing() {
     );
     assert!(strait.stop().success());
 }
+
+#[test]
+fn an_unreachable_target_partition_stalls_no_other() {
+    let mut source = MockCluster::start(3);
+    let mut target = MockCluster::start(3);
+    source.command("topic f.stall 4");
+    target.command("topic f.stall 4");
+    // Partition 0 of the target lives alone on broker 3; progress is committed on broker 1.
+    for p in 0..4 {
+        target.command(&format!("leader f.stall {p} {}", if p == 0 { 3 } else { 1 }));
+    }
+    target.command("coordinator strait.stall 1");
+    let strait = mirror(&source.bootstrap, &target.bootstrap, "stall");
+    produce_records(&source.bootstrap, "f.stall", 0, 400, "lz4", "confluent");
+    assert_eq!(
+        consume(&target.bootstrap, &["f.stall"], 400, "read_committed").len(),
+        400
+    );
+
+    target.command("down 3");
+    // Two waves while partition 0's leader is away: the second one can only arrive if
+    // the stuck forward of partition 0 holds back no other partition.
+    produce_records(&source.bootstrap, "f.stall", 400, 400, "lz4", "confluent");
+    std::thread::sleep(Duration::from_secs(2));
+    produce_records(&source.bootstrap, "f.stall", 800, 400, "lz4", "confluent");
+    // Partition 0 cannot be read meanwhile: the consumer sees the 300 records of each
+    // wave on partitions 1-3.
+    let others = consume_within(&target.bootstrap, &["f.stall"], 3 * 300, "read_committed", 20);
+    let late: Vec<u64> = others.iter().map(seq_of).filter(|s| *s >= 800 && s % 4 != 0).collect();
+    assert_eq!(
+        late.len(),
+        300,
+        "the second wave reached partitions 1-3 while partition 0 was stuck"
+    );
+
+    target.command("up 3");
+    let got = consume_within(&target.bootstrap, &["f.stall"], 1200, "read_committed", 40);
+    let duplicates = assert_complete(&got, 1200, 4);
+    eprintln!("stuck target partition: 1200 records, {duplicates} duplicates");
+    assert!(strait.stop().success());
+}

@@ -1,7 +1,9 @@
 //! One flow: discovers the topics to copy, makes sure the target has them, and runs
-//! rounds until told to stop. A round fetches every partition from its source leader
-//! (one request per broker, all brokers at once), forwards what came back (all
-//! partitions at once), then commits the progress the target acknowledged.
+//! rounds until told to stop. A round fetches every partition that has no forward under
+//! way from its source leader (one request per broker, all brokers at once), starts
+//! forwarding what came back, then commits the progress of the forwards the target has
+//! acknowledged so far. A forward outlives its round, so one stuck target partition
+//! stalls nothing else.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
+use super::forward::{stamp_all, ForwardError, ForwardSettings};
+use super::in_flight::{Forwarded, InFlight, Key, Stamped};
 use super::progress::{self, Progress};
 use super::select::{select, Held};
 use super::topics::TopicFilter;
@@ -25,8 +28,6 @@ use crate::config::{IsolationChoice, MirrorConfig, OutOfRangePolicy, StartChoice
 use crate::wire::batch::Batch;
 use crate::wire::fetch::FetchPartition;
 
-type Key = (String, i32);
-
 struct PartitionState {
     target_topic: String,
     /// Next source offset whose data the target has not acknowledged: the progress.
@@ -35,6 +36,8 @@ struct PartitionState {
     fetch_position: i64,
     sequence: i32,
     held: Held,
+    /// Whether a forward of this partition is under way: then it is not fetched.
+    in_flight: bool,
 }
 
 impl PartitionState {
@@ -45,9 +48,6 @@ impl PartitionState {
     }
 }
 
-/// What a forward task reports back.
-type Forwarded = (Key, i64, i32, Result<(), ForwardError>);
-
 pub struct Flow {
     cfg: MirrorConfig,
     source: Arc<Cluster>,
@@ -56,17 +56,19 @@ pub struct Flow {
     partitions: BTreeMap<Key, PartitionState>,
     producer: ProducerIdentity,
     settings: ForwardSettings,
+    forwards: InFlight,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
     started: bool,
-    /// Whether the last round brought data: then the next fetches wait only briefly.
+    /// Whether the last round brought data or forwards are under way: then fetches wait
+    /// only briefly, so finished forwards are committed and refetched soon.
     catching_up: bool,
 }
 
 /// How long brokers may hold a fetch while the flow is catching up.
 const CATCH_UP_WAIT_MS: i32 = 10;
 
-/// How long a stopping flow lets its current round finish.
+/// How long a stopping flow lets its current round and its forwards finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs a flow until `shutdown` turns true; the round under way finishes first, so what
@@ -105,6 +107,7 @@ pub async fn run_flow(
             }
         }
     }
+    flow.drain().await?;
     tracing::info!(flow = %flow.cfg.name, "flow stopped");
     Ok(())
 }
@@ -138,6 +141,7 @@ impl Flow {
             partitions: BTreeMap::new(),
             producer,
             settings,
+            forwards: InFlight::default(),
             started: false,
             catching_up: false,
         };
@@ -304,6 +308,7 @@ impl Flow {
                     fetch_position: position,
                     sequence: 0,
                     held: Held::default(),
+                    in_flight: false,
                 },
             );
         }
@@ -334,7 +339,7 @@ impl Flow {
     async fn fetch_all(&self) -> Result<(Vec<(String, FetchPartition)>, bool), MirrorError> {
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
         let mut stale = false;
-        for ((topic, partition), state) in &self.partitions {
+        for ((topic, partition), state) in self.partitions.iter().filter(|(_, s)| !s.in_flight) {
             match self.source.metadata().leader(topic, *partition) {
                 Some(leader) => by_leader.entry(leader).or_default().push(FetchSpec {
                     topic: topic.clone(),
@@ -371,11 +376,16 @@ impl Flow {
         Ok((out, stale))
     }
 
-    /// One round: fetch, forward, commit.
+    /// One round: fetch what has no forward under way, start forwarding it, commit the
+    /// forwards that finished. With every partition in flight, waits for one to finish.
     async fn round(&mut self) -> Result<(), MirrorError> {
-        let (fetched, mut stale) = self.fetch_all().await?;
-        self.catching_up = fetched.iter().any(|(_, p)| !p.records.is_empty());
-        let mut forwards = JoinSet::new();
+        let all_in_flight = self.partitions.values().all(|s| s.in_flight);
+        let (fetched, mut stale) = if all_in_flight {
+            (Vec::new(), false)
+        } else {
+            self.fetch_all().await?
+        };
+        let had_data = fetched.iter().any(|(_, p)| !p.records.is_empty());
         let mut advanced: Vec<(Key, i64)> = Vec::new();
         for (topic, p) in fetched {
             let key = (topic, p.partition);
@@ -389,18 +399,10 @@ impl Flow {
                 advanced.push((key, next));
                 continue;
             }
-            let state = &self.partitions[&key];
-            let (batches, next_sequence) = stamp_all(&batches, &self.settings, self.producer, state.sequence)
-                .map_err(|e| self.batch_err(&key, e))?;
-            let target = self.target.clone();
-            let target_topic = state.target_topic.clone();
-            let timeout = self.settings.produce_timeout_ms;
-            forwards.spawn(async move {
-                let result = produce_acked(target, &target_topic, key.1, &batches, timeout).await;
-                (key, next, next_sequence, result)
-            });
+            self.start_forward(key, next, &batches)?;
         }
-        let fenced = self.collect_forwards(&mut forwards, &mut advanced).await?;
+        let fenced = self.collect_forwards(all_in_flight, &mut advanced).await?;
+        self.catching_up = had_data || !self.forwards.is_empty();
         self.commit(&advanced).await?;
         if let Some(detail) = fenced {
             let flow = self.cfg.name.clone();
@@ -453,28 +455,63 @@ impl Flow {
         Ok(selection.next_offset.map(|next| (next, selection.batches)))
     }
 
-    /// Waits for every forward; acknowledged partitions join `advanced`, the others are
-    /// rewound to fetch again. Returns why the target fenced the producer, if it did.
+    /// Stamps a partition's batches with the flow's producer and starts producing them.
+    fn start_forward(&mut self, key: Key, next: i64, batches: &[Batch]) -> Result<(), MirrorError> {
+        let state = &self.partitions[&key];
+        let (batches, next_sequence) =
+            stamp_all(batches, &self.settings, self.producer, state.sequence).map_err(|e| self.batch_err(&key, e))?;
+        let stamped = Stamped {
+            target_topic: state.target_topic.clone(),
+            key,
+            batches,
+            next,
+            next_sequence,
+            producer: self.producer,
+        };
+        if let Some(state) = self.partitions.get_mut(&stamped.key) {
+            state.in_flight = true;
+        }
+        self.forwards
+            .start(self.target.clone(), stamped, self.settings.produce_timeout_ms);
+        Ok(())
+    }
+
+    /// Takes the forwards that finished (with `wait`, at least one): acknowledged
+    /// partitions join `advanced`, the others are rewound to fetch again. Returns why the
+    /// target fenced the current producer, if it did.
     async fn collect_forwards(
         &mut self,
-        forwards: &mut JoinSet<Forwarded>,
+        wait: bool,
         advanced: &mut Vec<(Key, i64)>,
     ) -> Result<Option<String>, MirrorError> {
         let mut fenced = None;
-        while let Some(joined) = forwards.join_next().await {
-            let (key, next, next_sequence, result) = joined.expect("forward task panicked");
+        for done in self.forwards.finished(wait).await {
+            let Forwarded {
+                key,
+                next,
+                next_sequence,
+                producer,
+                result,
+            } = done;
+            let current = producer == self.producer;
             let Some(state) = self.partitions.get_mut(&key) else {
                 continue;
             };
+            state.in_flight = false;
             match result {
                 Ok(()) => {
-                    state.sequence = next_sequence;
+                    // Batches of a producer replaced meanwhile were acknowledged, but the
+                    // new producer's sequence for this partition starts from zero.
+                    if current {
+                        state.sequence = next_sequence;
+                    }
                     advanced.push((key, next));
                 }
                 Err(e) => {
                     state.rewind();
                     match e {
-                        ForwardError::Fenced(detail) => fenced = Some(detail),
+                        ForwardError::Fenced(detail) if current => fenced = Some(detail),
+                        ForwardError::Fenced(_) => {}
                         ForwardError::Batch(e) => return Err(self.batch_err(&key, e)),
                         ForwardError::Refused(detail) => {
                             tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
@@ -484,6 +521,27 @@ impl Flow {
             }
         }
         Ok(fenced)
+    }
+
+    /// Lets the forwards under way finish within the grace period and commits what the
+    /// target acknowledged; the rest is copied again after a restart.
+    async fn drain(&mut self) -> Result<(), MirrorError> {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let mut advanced = Vec::new();
+        while !self.forwards.is_empty() {
+            let finished = tokio::time::timeout_at(deadline, self.collect_forwards(true, &mut advanced)).await;
+            match finished {
+                Ok(result) => {
+                    result?;
+                }
+                Err(_) => {
+                    tracing::warn!(flow = %self.cfg.name, "forwards did not finish within the grace period; their data will be copied again on restart");
+                    self.forwards.abandon();
+                    break;
+                }
+            }
+        }
+        self.commit(&advanced).await
     }
 
     async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod flow;
 pub mod forward;
+pub mod in_flight;
 pub mod progress;
 pub mod select;
 pub mod topics;
