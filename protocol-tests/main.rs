@@ -7,6 +7,7 @@ mod client;
 mod faults;
 mod golden;
 mod harness;
+mod metrics;
 mod mirror;
 mod proxy;
 mod security;

@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod mirror;
 pub mod net;
 pub mod proxy;

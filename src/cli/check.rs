@@ -57,5 +57,8 @@ pub fn plan(config: &Config) -> String {
             m.name, m.source, m.target, m.topics, m.exclude, m.rename, m.compression, m.isolation, m.start
         );
     }
+    if let Some(listen) = &config.metrics.listen {
+        out += &format!("metrics: http://{listen}/metrics, /healthz, /readyz\n");
+    }
     out
 }

@@ -35,6 +35,8 @@ pub struct MirrorArgs {
     /// Name of the source cluster, used by {source} in --rename.
     #[arg(long, env = "STRAIT_SOURCE_NAME", default_value = "source")]
     pub source_name: String,
+    #[command(flatten)]
+    pub metrics: super::run::MetricsArgs,
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> anyhow::Result<T> {
@@ -53,6 +55,7 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     config.clusters.insert(a.source_name, ClusterConfig::new(a.source));
     config.clusters.insert("target".into(), ClusterConfig::new(a.target));
     config.mirror.push(m);
+    config.metrics.listen = a.metrics.metrics_listen;
     strait::config::validate::validate(&config)?;
     Ok(config)
 }

@@ -26,6 +26,8 @@ pub struct ProxyArgs {
     /// Proxy name, for logs.
     #[arg(long, env = "STRAIT_NAME", default_value = "proxy")]
     pub name: String,
+    #[command(flatten)]
+    pub metrics: super::run::MetricsArgs,
 }
 
 pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
@@ -38,6 +40,7 @@ pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
         .clusters
         .insert("upstream".into(), ClusterConfig::new(a.upstream));
     config.proxy.push(p);
+    config.metrics.listen = a.metrics.metrics_listen;
     strait::config::validate::validate(&config)?;
     Ok(config)
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use strait::client::Cluster;
 use strait::config::{self, Config, MirrorConfig};
+use strait::metrics::{self as endpoint, Endpoint, Metrics};
+use strait::mirror::metrics::MirrorMetrics;
 use strait::mirror::{run_flow, MirrorError};
 use strait::proxy::Proxy;
 use tokio::sync::watch;
@@ -18,10 +20,34 @@ pub struct RunArgs {
     /// The config file.
     #[arg(long, short, env = "STRAIT_CONFIG")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// The Prometheus endpoint option, shared by `run`, `mirror` and `proxy`.
+#[derive(Args)]
+pub struct MetricsArgs {
+    /// Serve /metrics, /healthz and /readyz on IP:PORT (e.g. 0.0.0.0:9464); overrides
+    /// [metrics] listen in the config. Off by default.
+    #[arg(long = "metrics", env = "STRAIT_METRICS", value_name = "IP:PORT")]
+    pub metrics_listen: Option<String>,
+}
+
+impl MetricsArgs {
+    /// Puts the option into the config, which then validates it like the file's own.
+    pub fn apply(self, config: &mut Config) -> anyhow::Result<()> {
+        if self.metrics_listen.is_some() {
+            config.metrics.listen = self.metrics_listen;
+            config::validate::validate(config)?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    run_config(config::load(&args.config)?).await
+    let mut config = config::load(&args.config)?;
+    args.metrics.apply(&mut config)?;
+    run_config(config).await
 }
 
 fn restartable(e: &MirrorError) -> bool {
@@ -32,15 +58,33 @@ async fn supervise(
     m: MirrorConfig,
     source: Arc<Cluster>,
     target: Arc<Cluster>,
+    metrics: MirrorMetrics,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), MirrorError> {
     let mut backoff = Duration::from_secs(1);
     loop {
-        match run_flow(m.clone(), source.clone(), target.clone(), shutdown.clone()).await {
+        let flow = run_flow(
+            m.clone(),
+            source.clone(),
+            target.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        match flow.await {
             Ok(()) => return Ok(()),
-            Err(e) if restartable(&e) && !*shutdown.borrow() => {
+            Err(e) if restartable(&e) && *shutdown.borrow() => {
+                // Stopping anyway: what the target acknowledged is committed, the rest is
+                // copied again by the next start.
+                tracing::warn!(error = %e, "flow failed while stopping");
+                return Ok(());
+            }
+            Err(e) if restartable(&e) => {
                 tracing::error!(error = %e, restart_in = ?backoff, "flow failed; restarting from its committed progress");
-                tokio::time::sleep(backoff).await;
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(60));
             }
             Err(e) => return Err(e),
@@ -61,15 +105,29 @@ pub async fn run_config(config: Config) -> anyhow::Result<()> {
         clusters.insert(name.clone(), config::connect_cluster(name, c)?);
     }
     let shutdown = super::shutdown_signal();
+    let metrics = Metrics::default();
+    let scrapes = match &config.metrics.listen {
+        Some(listen) => {
+            let flows = config.mirror.iter().map(|m| m.name.clone()).collect();
+            let names = config.proxy.iter().map(|p| p.name.clone()).collect();
+            let served = Arc::new(Endpoint::new(metrics.clone(), flows, names));
+            Some(endpoint::serve(listen.parse()?, served, shutdown.clone()).await?)
+        }
+        None => None,
+    };
     let mut flows = tokio::task::JoinSet::new();
     for settings in proxies {
-        let shutdown = shutdown.clone();
-        flows.spawn(async move { Proxy::run(settings, shutdown).await.map_err(|e| e.to_string()) });
+        let (shutdown, metrics) = (shutdown.clone(), metrics.proxy.clone());
+        flows.spawn(async move { Proxy::run(settings, metrics, shutdown).await.map_err(|e| e.to_string()) });
     }
     for m in config.mirror {
         let (source, target) = (clusters[&m.source].clone(), clusters[&m.target].clone());
-        let shutdown = shutdown.clone();
-        flows.spawn(async move { supervise(m, source, target, shutdown).await.map_err(|e| e.to_string()) });
+        let (shutdown, metrics) = (shutdown.clone(), metrics.mirror.clone());
+        flows.spawn(async move {
+            supervise(m, source, target, metrics, shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        });
     }
     let mut failed = 0;
     while let Some(done) = flows.join_next().await {
@@ -84,6 +142,9 @@ pub async fn run_config(config: Config) -> anyhow::Result<()> {
                 failed += 1;
             }
         }
+    }
+    if let Some(scrapes) = scrapes {
+        scrapes.abort();
     }
     if failed > 0 {
         anyhow::bail!("{failed} flow(s) or proxies stopped with errors");

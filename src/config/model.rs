@@ -16,6 +16,17 @@ pub struct Config {
     pub mirror: Vec<MirrorConfig>,
     #[serde(default)]
     pub proxy: Vec<ProxyConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// IP and port of `/metrics`, `/healthz` and `/readyz`; no endpoint when absent.
+    #[serde(default)]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

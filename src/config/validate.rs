@@ -184,6 +184,15 @@ fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), 
 }
 
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if let Some(listen) = &config.metrics.listen {
+        listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            invalid(
+                "metrics.listen",
+                format!("{listen:?}"),
+                "an IP address and port, such as 0.0.0.0:9464",
+            )
+        })?;
+    }
     for (name, c) in &config.clusters {
         let key = |field: &str| format!("clusters.{name}.{field}");
         if c.bootstrap.is_empty() {

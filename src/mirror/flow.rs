@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::forward::{stamp_all, ForwardError, ForwardSettings};
 use super::in_flight::{Forwarded, InFlight, Key, Stamped};
+use super::metrics::{kind, FlowLabels, ForwardStats, MirrorMetrics, PartitionLabels};
 use super::progress::{self, Progress};
 use super::select::{select, Held};
 use super::topics::TopicFilter;
@@ -57,6 +58,7 @@ pub struct Flow {
     producer: ProducerIdentity,
     settings: ForwardSettings,
     forwards: InFlight,
+    metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
     started: bool,
@@ -77,42 +79,67 @@ pub async fn run_flow(
     cfg: MirrorConfig,
     source: Arc<Cluster>,
     target: Arc<Cluster>,
+    metrics: MirrorMetrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), MirrorError> {
-    let mut flow = Flow::start(cfg, source, target).await?;
-    let refresh = Duration::from_secs(flow.cfg.topic_refresh_secs);
-    let mut discovered = Instant::now();
-    while !*shutdown.borrow() {
-        if discovered.elapsed() >= refresh {
-            flow.discover().await?;
-            discovered = Instant::now();
-        }
-        if flow.partitions.is_empty() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => {}
-            }
-            continue;
-        }
-        let name = flow.cfg.name.clone();
-        let round = flow.round();
-        tokio::pin!(round);
-        tokio::select! {
-            r = &mut round => r?,
-            _ = shutdown.changed() => {
-                match tokio::time::timeout(SHUTDOWN_GRACE, round).await {
-                    Ok(r) => r?,
-                    Err(_) => tracing::warn!(flow = %name, "round did not finish within the grace period; unacknowledged data will be copied again on restart"),
-                }
-            }
-        }
-    }
-    flow.drain().await?;
-    tracing::info!(flow = %flow.cfg.name, "flow stopped");
-    Ok(())
+    let up = metrics.up.get_or_create(&FlowLabels { flow: cfg.name.clone() }).clone();
+    let mut flow = Flow::start(cfg, source, target, metrics).await?;
+    up.set(1);
+    let result = flow.run(&mut shutdown).await;
+    up.set(0);
+    result
 }
 
 impl Flow {
+    /// Rounds until `shutdown` turns true, then the forwards under way finish.
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), MirrorError> {
+        let refresh = Duration::from_secs(self.cfg.topic_refresh_secs);
+        let mut discovered = Instant::now();
+        while !*shutdown.borrow() {
+            if discovered.elapsed() >= refresh {
+                self.discover().await?;
+                discovered = Instant::now();
+            }
+            if self.partitions.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let name = self.cfg.name.clone();
+            let round = self.round();
+            tokio::pin!(round);
+            tokio::select! {
+                r = &mut round => r?,
+                _ = shutdown.changed() => {
+                    match tokio::time::timeout(SHUTDOWN_GRACE, round).await {
+                        Ok(r) => r?,
+                        Err(_) => tracing::warn!(flow = %name, "round did not finish within the grace period; unacknowledged data will be copied again on restart"),
+                    }
+                }
+            }
+        }
+        self.drain().await?;
+        tracing::info!(flow = %self.cfg.name, "flow stopped");
+        Ok(())
+    }
+
+    fn labels(&self, key: &Key) -> PartitionLabels {
+        PartitionLabels {
+            flow: self.cfg.name.clone(),
+            topic: key.0.clone(),
+            partition: key.1,
+        }
+    }
+
+    fn in_flight_bytes(&self) -> prometheus_client::metrics::gauge::Gauge {
+        let flow = FlowLabels {
+            flow: self.cfg.name.clone(),
+        };
+        self.metrics.in_flight_bytes.get_or_create(&flow).clone()
+    }
+
     fn err(&self, source: ClientError) -> MirrorError {
         MirrorError::Client {
             flow: self.cfg.name.clone(),
@@ -120,7 +147,12 @@ impl Flow {
         }
     }
 
-    async fn start(cfg: MirrorConfig, source: Arc<Cluster>, target: Arc<Cluster>) -> Result<Flow, MirrorError> {
+    async fn start(
+        cfg: MirrorConfig,
+        source: Arc<Cluster>,
+        target: Arc<Cluster>,
+        metrics: MirrorMetrics,
+    ) -> Result<Flow, MirrorError> {
         let flow_err = |source| MirrorError::Client {
             flow: cfg.name.clone(),
             source: Box::new(source),
@@ -142,6 +174,7 @@ impl Flow {
             producer,
             settings,
             forwards: InFlight::default(),
+            metrics,
             started: false,
             catching_up: false,
         };
@@ -367,6 +400,7 @@ impl Flow {
                     }
                 }
                 Err(e) if e.is_retriable() => {
+                    self.metrics.error(&self.cfg.name, kind::FETCH);
                     tracing::warn!(flow = %self.cfg.name, error = %e, "fetch failed; retrying after a metadata refresh");
                     stale = true;
                 }
@@ -419,9 +453,20 @@ impl Flow {
     /// Whether a fetched partition carries data; handles its error code otherwise.
     async fn usable(&mut self, key: &Key, p: &FetchPartition, stale: &mut bool) -> Result<bool, MirrorError> {
         let code = KafkaCode(p.error_code);
+        if p.error_code == 0 {
+            let position = self.partitions[key].position;
+            self.metrics
+                .lag
+                .get_or_create(&self.labels(key))
+                .set((p.high_watermark - position).max(0));
+            return Ok(true);
+        }
+        self.metrics.error(&self.cfg.name, kind::FETCH_PARTITION);
         match p.error_code {
-            0 => return Ok(true),
-            OFFSET_OUT_OF_RANGE => self.out_of_range(key, p).await?,
+            OFFSET_OUT_OF_RANGE => {
+                self.metrics.error(&self.cfg.name, kind::OUT_OF_RANGE);
+                self.out_of_range(key, p).await?
+            }
             NOT_LEADER_OR_FOLLOWER => *stale = true,
             _ if code.is_retriable() => {
                 *stale = true;
@@ -456,10 +501,10 @@ impl Flow {
     }
 
     /// Stamps a partition's batches with the flow's producer and starts producing them.
-    fn start_forward(&mut self, key: Key, next: i64, batches: &[Batch]) -> Result<(), MirrorError> {
+    fn start_forward(&mut self, key: Key, next: i64, source: &[Batch]) -> Result<(), MirrorError> {
         let state = &self.partitions[&key];
         let (batches, next_sequence) =
-            stamp_all(batches, &self.settings, self.producer, state.sequence).map_err(|e| self.batch_err(&key, e))?;
+            stamp_all(source, &self.settings, self.producer, state.sequence).map_err(|e| self.batch_err(&key, e))?;
         let stamped = Stamped {
             target_topic: state.target_topic.clone(),
             key,
@@ -467,12 +512,19 @@ impl Flow {
             next,
             next_sequence,
             producer: self.producer,
+            stats: ForwardStats::of(source),
         };
         if let Some(state) = self.partitions.get_mut(&stamped.key) {
             state.in_flight = true;
         }
+        self.in_flight_bytes().inc_by(stamped.stats.bytes as i64);
+        let retries = self.metrics.errors.get_or_create(&super::metrics::ErrorLabels {
+            flow: self.cfg.name.clone(),
+            kind: kind::PRODUCE_RETRY.to_owned(),
+        });
+        let timeout = self.settings.produce_timeout_ms;
         self.forwards
-            .start(self.target.clone(), stamped, self.settings.produce_timeout_ms);
+            .start(self.target.clone(), stamped, timeout, retries.clone());
         Ok(())
     }
 
@@ -491,8 +543,13 @@ impl Flow {
                 next,
                 next_sequence,
                 producer,
+                stats,
                 result,
             } = done;
+            self.in_flight_bytes().dec_by(stats.bytes as i64);
+            if result.is_ok() {
+                stats.record(&self.metrics, &self.labels(&key));
+            }
             let current = producer == self.producer;
             let Some(state) = self.partitions.get_mut(&key) else {
                 continue;
@@ -510,10 +567,14 @@ impl Flow {
                 Err(e) => {
                     state.rewind();
                     match e {
-                        ForwardError::Fenced(detail) if current => fenced = Some(detail),
+                        ForwardError::Fenced(detail) if current => {
+                            self.metrics.error(&self.cfg.name, kind::FENCED);
+                            fenced = Some(detail);
+                        }
                         ForwardError::Fenced(_) => {}
                         ForwardError::Batch(e) => return Err(self.batch_err(&key, e)),
                         ForwardError::Refused(detail) => {
+                            self.metrics.error(&self.cfg.name, kind::PRODUCE_REFUSED);
                             tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
                         }
                     }

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::client::error::{
     DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
 };
@@ -163,6 +165,7 @@ pub async fn produce_acked(
     partition: i32,
     batches: &[PatchedBatch],
     timeout_ms: i32,
+    retries: &Counter,
 ) -> Result<(), ForwardError> {
     let mut done = 0;
     let mut backoff = Duration::from_millis(100);
@@ -175,6 +178,7 @@ pub async fn produce_acked(
             Some(Stop::Fail(e)) => return Err(e),
             Some(Stop::Retry(problem)) => problem,
         };
+        retries.inc();
         tracing::warn!(cluster = target.name(), %topic, partition, %problem, retry_in = ?backoff, "produce failed, retrying");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::task::JoinSet;
 
 use super::forward::{produce_acked, ForwardError};
+use super::metrics::ForwardStats;
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::Cluster;
 use crate::wire::batch::PatchedBatch;
@@ -23,6 +25,7 @@ pub struct Stamped {
     pub next_sequence: i32,
     /// The producer whose id and epoch the batches carry.
     pub producer: ProducerIdentity,
+    pub stats: ForwardStats,
 }
 
 /// What a finished forward reports.
@@ -31,6 +34,7 @@ pub struct Forwarded {
     pub next: i64,
     pub next_sequence: i32,
     pub producer: ProducerIdentity,
+    pub stats: ForwardStats,
     pub result: Result<(), ForwardError>,
 }
 
@@ -44,14 +48,16 @@ impl InFlight {
         self.tasks.is_empty()
     }
 
-    pub fn start(&mut self, target: Arc<Cluster>, s: Stamped, timeout_ms: i32) {
+    /// Starts producing; `retries` counts the retriable failures met on the way.
+    pub fn start(&mut self, target: Arc<Cluster>, s: Stamped, timeout_ms: i32, retries: Counter) {
         self.tasks.spawn(async move {
-            let result = produce_acked(target, &s.target_topic, s.key.1, &s.batches, timeout_ms).await;
+            let result = produce_acked(target, &s.target_topic, s.key.1, &s.batches, timeout_ms, &retries).await;
             Forwarded {
                 key: s.key,
                 next: s.next,
                 next_sequence: s.next_sequence,
                 producer: s.producer,
+                stats: s.stats,
                 result,
             }
         });

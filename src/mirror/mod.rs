@@ -5,6 +5,7 @@ pub mod error;
 pub mod flow;
 pub mod forward;
 pub mod in_flight;
+pub mod metrics;
 pub mod progress;
 pub mod select;
 pub mod topics;

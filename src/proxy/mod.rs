@@ -4,6 +4,7 @@
 
 pub mod broker_map;
 pub mod error;
+pub mod metrics;
 pub mod pump;
 pub mod rewrite;
 pub mod server;

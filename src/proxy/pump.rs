@@ -89,10 +89,17 @@ pub async fn serve(
     _slot: OwnedSemaphorePermit,
 ) {
     let client = peer.to_string();
+    proxy.counters.connections.inc();
     match relay(&proxy, stream, &client, target).await {
         Ok(()) => tracing::debug!(proxy = %proxy.settings.name, %client, "connection closed"),
         Err(e) => tracing::warn!(proxy = %proxy.settings.name, error = %e, "connection closed"),
     }
+    proxy.counters.connections.dec();
+}
+
+/// The api's name as a metric label; unknown keys by number.
+fn api_label(api_key: i16) -> String {
+    ApiKey::try_from(api_key).map_or_else(|_| api_key.to_string(), |k| format!("{k:?}"))
 }
 
 fn client_error(client: &str, detail: impl std::fmt::Display) -> ProxyError {
@@ -198,6 +205,8 @@ async fn forward_requests(
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
         let route = request_route(&frame).map_err(|e| client_error(client, e))?;
+        proxy.counters.request(&api_label(route.api_key));
+        proxy.counters.to_broker.inc_by(4 + frame.len() as u64);
         if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
             // Its answer could carry addresses the proxy cannot rewrite.
             return Err(client_error(
@@ -263,6 +272,10 @@ async fn forward_responses(
             ],
         };
 
+        proxy
+            .counters
+            .to_client
+            .inc_by(parts.iter().map(|p| p.len() as u64).sum());
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
@@ -282,6 +295,7 @@ fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Vec
     let header = frame.slice(..frame.len() - body.len());
     let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
     let new_body = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)?;
+    proxy.counters.rewrite(&api_label(route.api_key));
     let prefix = length_prefix(header.len() + new_body.len())?;
     Ok(vec![Bytes::copy_from_slice(&prefix), header, Bytes::from(new_body)])
 }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::broker_map::{BrokerMap, Registered};
 use super::error::ProxyError;
+use super::metrics::{labels, ProxyCounters, ProxyMetrics};
 use super::pump;
 use crate::client::{AddressMap, Cluster};
 use crate::net::connection::Io;
@@ -53,11 +54,16 @@ pub struct Proxy {
     slots: Arc<Semaphore>,
     pub(crate) shutdown: watch::Receiver<bool>,
     cluster: Arc<Cluster>,
+    pub(crate) counters: ProxyCounters,
 }
 
 impl Proxy {
     /// Serves until `shutdown` turns true, then drains within the grace period.
-    pub async fn run(settings: ProxySettings, shutdown: watch::Receiver<bool>) -> Result<(), ProxyError> {
+    pub async fn run(
+        settings: ProxySettings,
+        metrics: ProxyMetrics,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ProxyError> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| ProxyError::Bind {
@@ -76,19 +82,23 @@ impl Proxy {
             slots: Arc::new(Semaphore::new(settings.max_connections)),
             shutdown: shutdown.clone(),
             cluster,
+            counters: ProxyCounters::new(&settings.name, metrics.clone()),
             settings,
         });
+        let up = metrics.up.get_or_create(&labels(&proxy.settings.name)).clone();
         tracing::info!(proxy = %proxy.settings.name, listen = %proxy.settings.listen, advertise = %proxy.settings.advertise_host, "proxy listening");
         if let Err(e) = proxy.learn_brokers().await {
             tracing::warn!(proxy = %proxy.settings.name, error = %e, "cannot read upstream metadata yet; broker listeners open as clients discover brokers");
         }
         tokio::spawn(proxy.clone().accept_loop(listener, Target::Bootstrap));
+        up.set(1);
         let mut shutdown = shutdown;
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
                 break;
             }
         }
+        up.set(0);
         proxy.drain().await;
         Ok(())
     }
@@ -163,10 +173,13 @@ impl Proxy {
                     continue;
                 }
             };
+            let families = &self.counters.families;
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                families.refused.get_or_create(&labels(&self.settings.name)).inc();
                 tracing::warn!(proxy = %self.settings.name, %peer, limit = self.settings.max_connections, "connection limit reached; refusing");
                 continue;
             };
+            families.accepted.get_or_create(&labels(&self.settings.name)).inc();
             tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
         }
     }

@@ -1,0 +1,196 @@
+//! The Prometheus endpoint of a running strait: what the flows and proxies count, read
+//! back over HTTP while real brokers and clients do the work.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// One GET; the status code and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("metrics endpoint {addr}: {e}"));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// The sum of the samples of `name` whose labels contain every one of `labels`.
+fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Scrapes until `done` holds for the text, or panics with the last scrape.
+fn scrape_until(addr: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, text) = get(addr, "/metrics");
+        assert_eq!(status, 200, "{text}");
+        if done(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what} never showed:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn mirror_metrics_count_what_the_target_acknowledged() {
+    let source = MockCluster::start(3);
+    let target = MockCluster::start(3);
+    produce_records(&source.bootstrap, "x.metered", 0, 1000, "lz4", "confluent");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let strait = Strait::start(&[
+        "mirror",
+        "--source",
+        &source.bootstrap,
+        "--target",
+        &target.bootstrap,
+        "--topics",
+        "x\\..*",
+        "--name",
+        "metered",
+        "--metrics",
+        &addr,
+    ]);
+    wait_for_port(&addr, Duration::from_secs(10));
+    assert_eq!(
+        consume(&target.bootstrap, &["x.metered"], 1000, "read_committed").len(),
+        1000
+    );
+
+    let flow = "flow=\"metered\"";
+    let text = scrape_until(&addr, "1000 records and no lag", |t| {
+        sum(t, "strait_mirror_records_total", &[flow]) == 1000.0 && sum(t, "strait_mirror_lag_offsets", &[flow]) == 0.0
+    });
+    assert_eq!(
+        sum(
+            &text,
+            "strait_mirror_records_total",
+            &[flow, "topic=\"x.metered\"", "partition=\"2\""]
+        ),
+        250.0,
+        "records are counted per partition"
+    );
+    let batches = sum(&text, "strait_mirror_batches_total", &[flow]);
+    assert!(batches >= 4.0, "{text}");
+    assert_eq!(
+        sum(&text, "strait_mirror_replication_latency_seconds_count", &[flow]),
+        batches,
+        "one latency sample per batch"
+    );
+    assert!(
+        sum(&text, "strait_mirror_bytes_total", &[flow]) > 1000.0 * 10.0,
+        "{text}"
+    );
+    assert_eq!(sum(&text, "strait_mirror_in_flight_bytes", &[flow]), 0.0);
+    assert_eq!(sum(&text, "strait_mirror_up", &[flow]), 1.0);
+    assert_eq!(get(&addr, "/readyz"), (200, "ready\n".into()));
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/nothing").0, 404);
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn a_flow_that_cannot_start_is_not_ready_but_alive_and_counts_nothing() {
+    let target = MockCluster::start(1);
+    let unreachable = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let strait = Strait::start_with_env(
+        &[
+            "mirror",
+            "--source",
+            &unreachable,
+            "--target",
+            &target.bootstrap,
+            "--topics",
+            "x\\..*",
+            "--name",
+            "stuck",
+        ],
+        &[("STRAIT_METRICS", &addr)],
+    );
+    wait_for_port(&addr, Duration::from_secs(10));
+    assert!(strait.log_shows("restarting"), "{}", strait.log_text());
+    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(get(&addr, "/readyz"), (503, "not ready: flow stuck\n".into()));
+    let (_, text) = get(&addr, "/metrics");
+    assert_eq!(sum(&text, "strait_mirror_up", &["flow=\"stuck\""]), 0.0, "{text}");
+    assert_eq!(sum(&text, "strait_mirror_records_total", &[]), 0.0, "{text}");
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn proxy_metrics_count_connections_requests_bytes_and_rewrites() {
+    let cluster = MockCluster::start(3);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", free_port());
+    let base = free_port_base(4).to_string();
+    let strait = Strait::start(&[
+        "proxy",
+        "--upstream",
+        &cluster.bootstrap,
+        "--listen",
+        &listen,
+        "--advertise",
+        "127.0.0.1",
+        "--port-base",
+        &base,
+        "--name",
+        "edge",
+        "--metrics",
+        &addr,
+    ]);
+    wait_for_port(&listen, Duration::from_secs(10));
+    produce_records(&listen, "x.proxied", 0, 200, "none", "confluent");
+    assert_eq!(consume(&listen, &["x.proxied"], 200, "read_committed").len(), 200);
+
+    let proxy = "proxy=\"edge\"";
+    let text = scrape_until(&addr, "produce and fetch requests", |t| {
+        sum(t, "strait_proxy_requests_total", &[proxy, "api=\"Produce\""]) > 0.0
+            && sum(t, "strait_proxy_requests_total", &[proxy, "api=\"Fetch\""]) > 0.0
+    });
+    assert!(
+        sum(&text, "strait_proxy_rewrites_total", &[proxy, "api=\"Metadata\""]) > 0.0,
+        "{text}"
+    );
+    assert!(
+        sum(&text, "strait_proxy_connections_accepted_total", &[proxy]) >= 2.0,
+        "{text}"
+    );
+    // 200 records of a few dozen bytes each went up and came back down.
+    assert!(sum(&text, "strait_proxy_bytes_total", &[proxy, "direction=\"to_broker\""]) > 200.0 * 20.0);
+    assert!(sum(&text, "strait_proxy_bytes_total", &[proxy, "direction=\"to_client\""]) > 200.0 * 20.0);
+    assert_eq!(get(&addr, "/readyz").0, 200);
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn a_bad_metrics_address_is_refused_before_anything_starts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args([
+            "mirror",
+            "--source",
+            "a:1",
+            "--target",
+            "b:1",
+            "--topics",
+            "x",
+            "--metrics",
+            "localhost",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("metrics.listen") && text.contains("\"localhost\"") && text.contains("0.0.0.0:9464"),
+        "{text}"
+    );
+}

@@ -1,0 +1,164 @@
+//! What a flow counts for the Prometheus endpoint. The families are cheap handles onto
+//! shared series; the endpoint registers them once and every flow records into them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::wire::batch::Batch;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    pub flow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub flow: String,
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub flow: String,
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub flow: String,
+    pub kind: String,
+}
+
+/// Kinds of errors a flow counts; each names where the flow met it.
+pub mod kind {
+    pub const FETCH: &str = "fetch";
+    pub const FETCH_PARTITION: &str = "fetch_partition";
+    pub const PRODUCE_RETRY: &str = "produce_retry";
+    pub const PRODUCE_REFUSED: &str = "produce_refused";
+    pub const FENCED: &str = "producer_fenced";
+    pub const OUT_OF_RANGE: &str = "offset_out_of_range";
+}
+
+type LatencyFamily = Family<TopicLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 65 s: same-region copies and long cross-region catch-ups alike.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+#[derive(Clone)]
+pub struct MirrorMetrics {
+    pub records: Family<PartitionLabels, Counter>,
+    pub bytes: Family<PartitionLabels, Counter>,
+    pub batches: Family<PartitionLabels, Counter>,
+    pub lag: Family<PartitionLabels, Gauge>,
+    pub latency: LatencyFamily,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub in_flight_bytes: Family<FlowLabels, Gauge>,
+    pub up: Family<FlowLabels, Gauge>,
+}
+
+impl Default for MirrorMetrics {
+    fn default() -> Self {
+        MirrorMetrics {
+            records: Family::default(),
+            bytes: Family::default(),
+            batches: Family::default(),
+            lag: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+            in_flight_bytes: Family::default(),
+            up: Family::default(),
+        }
+    }
+}
+
+impl MirrorMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("strait_mirror");
+        r.register("records", "Records the target acknowledged", self.records.clone());
+        r.register(
+            "bytes",
+            "Source batch bytes the target acknowledged",
+            self.bytes.clone(),
+        );
+        r.register(
+            "batches",
+            "Record batches the target acknowledged",
+            self.batches.clone(),
+        );
+        r.register(
+            "lag_offsets",
+            "Source high watermark minus the flow's committed position",
+            self.lag.clone(),
+        );
+        r.register(
+            "replication_latency_seconds",
+            "Target acknowledgement time minus the newest source timestamp of each batch",
+            self.latency.clone(),
+        );
+        r.register("errors", "Errors met by the flow, by kind", self.errors.clone());
+        r.register(
+            "in_flight_bytes",
+            "Bytes fetched and being produced to the target",
+            self.in_flight_bytes.clone(),
+        );
+        r.register(
+            "up",
+            "1 while the flow runs, 0 before it started or after it stopped",
+            self.up.clone(),
+        );
+    }
+
+    pub fn error(&self, flow: &str, kind: &str) {
+        let labels = ErrorLabels {
+            flow: flow.to_owned(),
+            kind: kind.to_owned(),
+        };
+        self.errors.get_or_create(&labels).inc();
+    }
+}
+
+/// A forward's batches as the metrics see them.
+#[derive(Debug, Default, Clone)]
+pub struct ForwardStats {
+    pub records: u64,
+    pub bytes: u64,
+    /// The newest timestamp of each batch, in milliseconds since the epoch.
+    pub newest: Vec<i64>,
+}
+
+impl ForwardStats {
+    pub fn of(batches: &[Batch]) -> ForwardStats {
+        ForwardStats {
+            records: batches.iter().map(|b| b.record_count().max(0) as u64).sum(),
+            bytes: batches.iter().map(|b| b.len() as u64).sum(),
+            newest: batches.iter().map(Batch::max_timestamp).collect(),
+        }
+    }
+
+    /// Records an acknowledged forward of one partition.
+    pub fn record(&self, m: &MirrorMetrics, labels: &PartitionLabels) {
+        m.records.get_or_create(labels).inc_by(self.records);
+        m.bytes.get_or_create(labels).inc_by(self.bytes);
+        m.batches.get_or_create(labels).inc_by(self.newest.len() as u64);
+        let topic = TopicLabels {
+            flow: labels.flow.clone(),
+            topic: labels.topic.clone(),
+        };
+        let latency = m.latency.get_or_create(&topic);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for newest in self.newest.iter().filter(|t| **t > 0) {
+            latency.observe((now_ms - newest).max(0) as f64 / 1000.0);
+        }
+    }
+}
