@@ -9,5 +9,6 @@ mod golden;
 mod harness;
 mod metrics;
 mod mirror;
+mod probe;
 mod proxy;
 mod security;

@@ -10,5 +10,6 @@ pub mod config;
 pub mod metrics;
 pub mod mirror;
 pub mod net;
+pub mod probe;
 pub mod proxy;
 pub mod wire;

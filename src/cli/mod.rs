@@ -2,6 +2,7 @@
 
 mod check;
 mod mirror;
+mod probe;
 mod proxy;
 mod run;
 
@@ -38,6 +39,9 @@ pub enum Command {
     Proxy(Box<proxy::ProxyArgs>),
     /// Run every flow and proxy of a config file until SIGINT or SIGTERM.
     Run(run::RunArgs),
+    /// Measure replication latency: produce timestamped records on one cluster, read
+    /// them back on another.
+    Probe(probe::ProbeArgs),
 }
 
 pub fn init_logging(format: &LogFormat) {
@@ -59,6 +63,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Mirror(args) => mirror::run(*args).await,
         Command::Proxy(args) => proxy::run(*args).await,
         Command::Run(args) => run::run(args).await,
+        Command::Probe(args) => probe::run(args).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! messages. Nothing here imports tokio, so fuzz targets and benches call it directly.
 
 pub mod batch;
+pub mod build;
 pub mod codec;
 pub mod error;
 pub mod fetch;

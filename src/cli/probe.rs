@@ -1,0 +1,176 @@
+//! `strait probe`: produce timestamped records on one cluster, read them on another,
+//! print a line per second and a percentile summary.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use strait::client::Cluster;
+use strait::config::{self, ClusterConfig};
+use strait::probe::{run_probe, ProbeSettings, Summary, Tick};
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// Where probe records are produced: bootstrap servers (comma separated), or a
+    /// cluster name from --config.
+    #[arg(long, env = "STRAIT_SOURCE", value_delimiter = ',', required = true)]
+    pub source: Vec<String>,
+    /// Where they are read back: bootstrap servers, or a cluster name from --config.
+    #[arg(long, env = "STRAIT_TARGET", value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
+    /// A config file whose [clusters.NAME] sections (TLS, SASL, address maps) --source
+    /// and --target name.
+    #[arg(long, short, env = "STRAIT_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Topic on the source, which the replicator must copy; created with one partition
+    /// if missing.
+    #[arg(long, env = "STRAIT_PROBE_TOPIC", default_value = "strait-probe")]
+    pub topic: String,
+    /// The topic's name on the target, if the replicator renames it.
+    #[arg(long, env = "STRAIT_PROBE_TARGET_TOPIC")]
+    pub target_topic: Option<String>,
+    /// How long to send (e.g. 30s, 5m, 1h); until interrupted when absent.
+    #[arg(long, env = "STRAIT_PROBE_DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Time between probe records (e.g. 100ms).
+    #[arg(long, env = "STRAIT_PROBE_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// How long to wait for records still under way once sending stops.
+    #[arg(long, env = "STRAIT_PROBE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, such as 30s"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?}: must be more than zero"));
+    }
+    Ok(duration)
+}
+
+fn cluster(role: &str, given: &[String], file: Option<&config::Config>) -> anyhow::Result<Arc<Cluster>> {
+    let Some(file) = file else {
+        return Ok(config::connect_cluster(role, &ClusterConfig::new(given.to_vec()))?);
+    };
+    let name = given.join(",");
+    let Some(c) = file.clusters.get(&name) else {
+        anyhow::bail!("--{role} {name}: the config has no [clusters.{name}] section");
+    };
+    Ok(config::connect_cluster(&name, c)?)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn tick_line(t: &Tick, duration: Option<Duration>, terminal: bool) -> String {
+    let latency = t.last_second.map_or("no records this second".to_owned(), |p| {
+        format!("p50 {} p99 {} max {}", ms(p.p50), ms(p.p99), ms(p.max))
+    });
+    let line = format!(
+        "{:>5}s  sent {}  received {}  {latency}",
+        t.elapsed.as_secs(),
+        t.sent,
+        t.received
+    );
+    match duration.filter(|_| terminal) {
+        Some(d) => {
+            let done = (t.elapsed.as_secs_f64() / d.as_secs_f64()).min(1.0);
+            let bar = (done * 20.0) as usize;
+            format!("[{}{}] {line}", "#".repeat(bar), " ".repeat(20 - bar))
+        }
+        None => line,
+    }
+}
+
+fn summary_text(topic: &str, target_topic: &str, s: &Summary) -> String {
+    let mut text = format!(
+        "probe {topic} -> {target_topic}: sent {}, received {}, missing {}, duplicates {}, send errors {}\n",
+        s.sent,
+        s.received,
+        s.missing(),
+        s.duplicates,
+        s.send_errors
+    );
+    if let Some(p) = s.latency {
+        text += &format!(
+            "latency p50 {}  p90 {}  p99 {}  max {}\n",
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.max)
+        );
+    }
+    text
+}
+
+pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
+    let file = args.config.as_deref().map(config::load).transpose()?;
+    let source = cluster("source", &args.source, file.as_ref())?;
+    let target = cluster("target", &args.target, file.as_ref())?;
+    let settings = ProbeSettings {
+        target_topic: args.target_topic.clone().unwrap_or_else(|| args.topic.clone()),
+        topic: args.topic,
+        duration: args.duration,
+        interval: args.interval,
+        grace: args.grace,
+    };
+    let terminal = std::io::stdout().is_terminal();
+    let show = |t: &Tick| {
+        let line = tick_line(t, settings.duration, terminal);
+        let mut out = std::io::stdout().lock();
+        // In a terminal the line is redrawn in place; in a pipe or a log, one per second.
+        let _ = if terminal {
+            write!(out, "\r\x1b[2K{line}")
+        } else {
+            writeln!(out, "{line}")
+        };
+        let _ = out.flush();
+    };
+    let summary = run_probe(source, target, settings.clone(), super::shutdown_signal(), show).await?;
+    if terminal {
+        println!();
+    }
+    print!("{}", summary_text(&settings.topic, &settings.target_topic, &summary));
+    if summary.sent == 0 {
+        anyhow::bail!("no probe record could be sent to the source");
+    }
+    if summary.missing() > 0 {
+        anyhow::bail!(
+            "{} of {} probe records did not reach {} within {:?} after sending stopped",
+            summary.missing(),
+            summary.sent,
+            settings.target_topic,
+            settings.grace
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_a_positive_number() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("30").unwrap_err().contains("unit"));
+        assert!(parse_duration("0s").unwrap_err().contains("more than zero"));
+        assert!(parse_duration("s").unwrap_err().contains("a number"));
+    }
+}
