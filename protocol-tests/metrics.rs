@@ -66,30 +66,23 @@ fn mirror_metrics_count_what_the_target_acknowledged() {
     );
 
     let flow = "flow=\"metered\"";
+    let topic = "topic=\"x.metered\"";
     let text = scrape_until(&addr, "1000 records and no lag", |t| {
-        sum(t, "strait_mirror_records_total", &[flow]) == 1000.0 && sum(t, "strait_mirror_lag_offsets", &[flow]) == 0.0
+        sum(t, "strait_mirror_records_total", &[flow, topic]) == 1000.0
+            && sum(t, "strait_mirror_lag_offsets", &[flow, topic]) == 0.0
     });
-    assert_eq!(
-        sum(
-            &text,
-            "strait_mirror_records_total",
-            &[flow, "topic=\"x.metered\"", "partition=\"2\""]
-        ),
-        250.0,
-        "records are counted per partition"
-    );
-    let batches = sum(&text, "strait_mirror_batches_total", &[flow]);
+    let partition_2 = sum(&text, "strait_mirror_records_total", &[flow, topic, "partition=\"2\""]);
+    assert_eq!(partition_2, 250.0, "records are counted per partition");
+    let batches = sum(&text, "strait_mirror_batches_total", &[flow, topic]);
     assert!(batches >= 4.0, "{text}");
-    assert_eq!(
-        sum(&text, "strait_mirror_replication_latency_seconds_count", &[flow]),
-        batches,
-        "one latency sample per batch"
-    );
+    let latencies = sum(&text, "strait_mirror_replication_latency_seconds_count", &[flow, topic]);
+    assert_eq!(latencies, batches, "one latency sample per batch");
     assert!(
-        sum(&text, "strait_mirror_bytes_total", &[flow]) > 1000.0 * 10.0,
+        sum(&text, "strait_mirror_bytes_total", &[flow, topic]) > 1000.0 * 10.0,
         "{text}"
     );
-    assert_eq!(sum(&text, "strait_mirror_in_flight_bytes", &[flow]), 0.0);
+    // At most a heartbeat is under way now.
+    assert!(sum(&text, "strait_mirror_in_flight_bytes", &[flow]) < 1000.0, "{text}");
     assert_eq!(sum(&text, "strait_mirror_up", &[flow]), 1.0);
     assert_eq!(get(&addr, "/readyz"), (200, "ready\n".into()));
     assert_eq!(get(&addr, "/healthz").0, 200);
@@ -193,4 +186,72 @@ fn a_bad_metrics_address_is_refused_before_anything_starts() {
         text.contains("metrics.listen") && text.contains("\"localhost\"") && text.contains("0.0.0.0:9464"),
         "{text}"
     );
+}
+
+#[test]
+fn heartbeats_cross_an_idle_flow_and_their_delay_is_reported() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let strait = Strait::start(&[
+        "mirror",
+        "--source",
+        &source.bootstrap,
+        "--target",
+        &target.bootstrap,
+        "--topics",
+        "nothing\\..*",
+        "--name",
+        "beating",
+        "--heartbeat-interval-ms",
+        "200",
+        "--metrics",
+        &addr,
+    ]);
+    wait_for_port(&addr, Duration::from_secs(10));
+    let beats = consume(&target.bootstrap, &["__strait_heartbeats.beating"], 3, "read_committed");
+    assert!(beats.len() >= 3, "{beats:?}");
+    // The consumer prints values in hex; a heartbeat's value is its flow's name.
+    let hex: String = "beating".bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(beats.iter().all(|b| b.value.as_ref() == Some(&hex)), "{beats:?}");
+
+    let flow = "flow=\"beating\"";
+    let first = scrape_until(&addr, "a heartbeat", |t| {
+        sum(t, "strait_mirror_heartbeat_timestamp_seconds", &[flow]) > 0.0
+    });
+    let delay = sum(&first, "strait_mirror_heartbeat_delay_seconds", &[flow]);
+    assert!((0.0..10.0).contains(&delay), "{first}");
+    let stamp = sum(&first, "strait_mirror_heartbeat_timestamp_seconds", &[flow]);
+    // The flow's topics are idle, yet newer heartbeats keep arriving.
+    scrape_until(&addr, "a newer heartbeat", |t| {
+        sum(t, "strait_mirror_heartbeat_timestamp_seconds", &[flow]) > stamp
+    });
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn heartbeats_can_be_turned_off() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    produce_records(&source.bootstrap, "quiet.data", 0, 10, "none", "confluent");
+    let strait = Strait::start(&[
+        "mirror",
+        "--source",
+        &source.bootstrap,
+        "--target",
+        &target.bootstrap,
+        "--topics",
+        "quiet\\..*",
+        "--name",
+        "quiet",
+        "--heartbeat-interval-ms",
+        "0",
+    ]);
+    assert_eq!(
+        consume(&target.bootstrap, &["quiet.data"], 10, "read_committed").len(),
+        10
+    );
+    assert!(strait.stop().success());
+    let names = topics(&source.bootstrap);
+    assert!(!names.iter().any(|t| t.starts_with("__strait_heartbeats")), "{names:?}");
 }

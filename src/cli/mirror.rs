@@ -35,6 +35,10 @@ pub struct MirrorArgs {
     /// Name of the source cluster, used by {source} in --rename.
     #[arg(long, env = "STRAIT_SOURCE_NAME", default_value = "source")]
     pub source_name: String,
+    /// Milliseconds between heartbeats written to __strait_heartbeats.NAME on the
+    /// source and copied to the target (latency while topics are idle); 0 turns them off.
+    #[arg(long, env = "STRAIT_HEARTBEAT_INTERVAL_MS", default_value_t = 1000)]
+    pub heartbeat_interval_ms: u64,
     #[command(flatten)]
     pub metrics: super::run::MetricsArgs,
 }
@@ -51,6 +55,7 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     m.compression = parse_enum::<CompressionChoice>("compression", &a.compression)?;
     m.start = parse_enum::<StartChoice>("start", &a.start)?;
     m.isolation = parse_enum::<IsolationChoice>("isolation", &a.isolation)?;
+    m.heartbeat_interval_ms = a.heartbeat_interval_ms;
     let mut config = Config::default();
     config.clusters.insert(a.source_name, ClusterConfig::new(a.source));
     config.clusters.insert("target".into(), ClusterConfig::new(a.target));

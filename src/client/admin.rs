@@ -144,3 +144,34 @@ pub async fn auto_create_topic(cluster: &Cluster, name: &str) -> Result<(), Clie
         .map_err(|e| cluster.net_error(e))?;
     Ok(())
 }
+
+/// The topic's partition count once every partition has a leader, creating the topic
+/// with `partitions` partitions first if it is missing (by API, or by auto-creation
+/// where the cluster has no CreateTopics).
+pub async fn ensure_topic(cluster: &Cluster, topic: &str, partitions: i32) -> Result<i32, ClientError> {
+    let names = [topic.to_owned()];
+    for attempt in 0..50 {
+        let meta = cluster.refresh(Some(&names)).await?;
+        if let Some(t) = meta.topics.get(topic).filter(|t| t.error().is_none()) {
+            if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) {
+                return Ok(t.partitions.len() as i32);
+            }
+        } else if attempt == 0 {
+            if can_create_topics(cluster).await? {
+                create_topic(cluster, topic, partitions, -1, &[]).await?;
+            } else {
+                auto_create_topic(cluster, topic).await?;
+            }
+            tracing::info!(cluster = cluster.name(), %topic, "created topic");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(ClientError::Kafka {
+        cluster: cluster.name().to_owned(),
+        api: "Metadata",
+        topic: Some(topic.to_owned()),
+        partition: None,
+        code: KafkaCode(super::error::UNKNOWN_TOPIC_OR_PARTITION),
+        message: Some("no leader for every partition after 10 s".into()),
+    })
+}

@@ -4,6 +4,7 @@
 
 use kafka_protocol::messages::ApiKey;
 
+use super::{ClientError, Cluster, KafkaCode};
 use crate::net::{Connection, NetError};
 use crate::wire::batch::PatchedBatch;
 use crate::wire::produce::{
@@ -72,4 +73,37 @@ fn answer_for(
                 format!("no answer for {topic}/{partition}"),
             ))
         })
+}
+
+/// Produces one batch to a partition's leader and waits for acks=all; for the records
+/// strait writes itself (probe records, heartbeats), not for forwarding.
+pub async fn produce_one(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    batch: &PatchedBatch,
+    timeout_ms: i32,
+) -> Result<(), ClientError> {
+    let leader = cluster.leader(topic, partition).await?;
+    let conn = cluster.broker(leader).await?;
+    let answers = produce_pipelined(&conn, topic, partition, std::slice::from_ref(batch), timeout_ms)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    for answer in answers {
+        let answer = answer.map_err(|e| cluster.net_error(e))?;
+        if answer.error_code != 0 {
+            if KafkaCode(answer.error_code).is_retriable() {
+                let _ = cluster.refresh(Some(&[topic.to_owned()])).await;
+            }
+            return Err(ClientError::Kafka {
+                cluster: cluster.name().to_owned(),
+                api: "Produce",
+                topic: Some(topic.to_owned()),
+                partition: Some(partition),
+                code: KafkaCode(answer.error_code),
+                message: answer.error_message,
+            });
+        }
+    }
+    Ok(())
 }

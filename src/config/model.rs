@@ -194,6 +194,9 @@ pub struct MirrorConfig {
     pub exclude_configs: Vec<String>,
     #[serde(default = "default_topic_refresh_secs")]
     pub topic_refresh_secs: u64,
+    /// Milliseconds between heartbeats written to the source; 0 turns them off.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
     #[serde(default = "default_fetch_max_bytes")]
     pub fetch_max_bytes: i32,
     #[serde(default = "default_partition_max_bytes")]
@@ -271,6 +274,9 @@ pub fn default_exclude_configs() -> Vec<String> {
 fn default_topic_refresh_secs() -> u64 {
     60
 }
+fn default_heartbeat_interval_ms() -> u64 {
+    1000
+}
 fn default_fetch_max_bytes() -> i32 {
     16 * 1024 * 1024
 }
@@ -310,6 +316,7 @@ impl MirrorConfig {
             replication_factor: default_replication(),
             exclude_configs: default_exclude_configs(),
             topic_refresh_secs: default_topic_refresh_secs(),
+            heartbeat_interval_ms: default_heartbeat_interval_ms(),
             fetch_max_bytes: default_fetch_max_bytes(),
             partition_max_bytes: default_partition_max_bytes(),
             fetch_max_wait_ms: default_fetch_max_wait_ms(),

@@ -13,8 +13,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::forward::{stamp_all, ForwardError, ForwardSettings};
+use super::heartbeat;
 use super::in_flight::{Forwarded, InFlight, Key, Stamped};
-use super::metrics::{kind, FlowLabels, ForwardStats, MirrorMetrics, PartitionLabels};
+use super::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats, MirrorMetrics, PartitionLabels};
 use super::progress::{self, Progress};
 use super::select::{select, Held};
 use super::topics::TopicFilter;
@@ -83,10 +84,29 @@ pub async fn run_flow(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), MirrorError> {
     let up = metrics.up.get_or_create(&FlowLabels { flow: cfg.name.clone() }).clone();
-    let mut flow = Flow::start(cfg, source, target, metrics).await?;
-    up.set(1);
-    let result = flow.run(&mut shutdown).await;
+    let heartbeats = match cfg.heartbeat_interval_ms {
+        0 => None,
+        ms => {
+            let ready = heartbeat::prepare(&source, &cfg.name).await;
+            let failures = metrics.errors.get_or_create(&ErrorLabels {
+                flow: cfg.name.clone(),
+                kind: kind::HEARTBEAT.to_owned(),
+            });
+            let every = Duration::from_millis(ms);
+            let beat = heartbeat::beat(source.clone(), cfg.name.clone(), every, ready, failures.clone());
+            Some(tokio::spawn(beat))
+        }
+    };
+    let result = async {
+        let mut flow = Flow::start(cfg, source, target, metrics).await?;
+        up.set(1);
+        flow.run(&mut shutdown).await
+    }
+    .await;
     up.set(0);
+    if let Some(task) = heartbeats {
+        task.abort();
+    }
     result
 }
 
@@ -123,6 +143,12 @@ impl Flow {
         self.drain().await?;
         tracing::info!(flow = %self.cfg.name, "flow stopped");
         Ok(())
+    }
+
+    /// Whether a source topic is this flow's heartbeat topic, which it copies under the
+    /// same name whatever its patterns and rename template say.
+    fn is_heartbeat(&self, topic: &str) -> bool {
+        self.cfg.heartbeat_interval_ms > 0 && topic == heartbeat::topic(&self.cfg.name)
     }
 
     fn labels(&self, key: &Key) -> PartitionLabels {
@@ -190,7 +216,7 @@ impl Flow {
         let mut topics: Vec<_> = meta
             .topics
             .values()
-            .filter(|t| t.error().is_none() && self.filter.selects(&t.name, t.internal))
+            .filter(|t| t.error().is_none() && (self.is_heartbeat(&t.name) || self.filter.selects(&t.name, t.internal)))
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         for topic in topics {
@@ -198,7 +224,10 @@ impl Flow {
             if known == topic.partitions.len() {
                 continue;
             }
-            let target_topic = self.filter.target_name(&topic.name);
+            let target_topic = match self.is_heartbeat(&topic.name) {
+                true => topic.name.clone(),
+                false => self.filter.target_name(&topic.name),
+            };
             let count = topic.partitions.len();
             let ready = match self.ensure_target(&topic.name, &target_topic, count).await {
                 Ok(()) => self.add_partitions(&topic.name, &target_topic, count as i32).await,
@@ -549,6 +578,12 @@ impl Flow {
             self.in_flight_bytes().dec_by(stats.bytes as i64);
             if result.is_ok() {
                 stats.record(&self.metrics, &self.labels(&key));
+                if self.is_heartbeat(&key.0) {
+                    let flow = FlowLabels {
+                        flow: self.cfg.name.clone(),
+                    };
+                    stats.record_heartbeat(&self.metrics, &flow);
+                }
             }
             let current = producer == self.producer;
             let Some(state) = self.partitions.get_mut(&key) else {

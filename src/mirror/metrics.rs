@@ -1,6 +1,7 @@
 //! What a flow counts for the Prometheus endpoint. The families are cheap handles onto
 //! shared series; the endpoint registers them once and every flow records into them.
 
+use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -44,6 +45,7 @@ pub mod kind {
     pub const PRODUCE_REFUSED: &str = "produce_refused";
     pub const FENCED: &str = "producer_fenced";
     pub const OUT_OF_RANGE: &str = "offset_out_of_range";
+    pub const HEARTBEAT: &str = "heartbeat";
 }
 
 type LatencyFamily = Family<TopicLabels, Histogram, fn() -> Histogram>;
@@ -63,6 +65,8 @@ pub struct MirrorMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub in_flight_bytes: Family<FlowLabels, Gauge>,
     pub up: Family<FlowLabels, Gauge>,
+    pub heartbeat_delay: Family<FlowLabels, Gauge<f64, AtomicU64>>,
+    pub heartbeat_timestamp: Family<FlowLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for MirrorMetrics {
@@ -76,6 +80,8 @@ impl Default for MirrorMetrics {
             errors: Family::default(),
             in_flight_bytes: Family::default(),
             up: Family::default(),
+            heartbeat_delay: Family::default(),
+            heartbeat_timestamp: Family::default(),
         }
     }
 }
@@ -114,6 +120,16 @@ impl MirrorMetrics {
             "up",
             "1 while the flow runs, 0 before it started or after it stopped",
             self.up.clone(),
+        );
+        r.register(
+            "heartbeat_delay_seconds",
+            "Target acknowledgement time minus the source timestamp of the newest heartbeat",
+            self.heartbeat_delay.clone(),
+        );
+        r.register(
+            "heartbeat_timestamp_seconds",
+            "Source timestamp of the newest heartbeat the target acknowledged; time() minus it grows while the flow stalls",
+            self.heartbeat_timestamp.clone(),
         );
     }
 
@@ -154,11 +170,25 @@ impl ForwardStats {
             topic: labels.topic.clone(),
         };
         let latency = m.latency.get_or_create(&topic);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = now_ms();
         for newest in self.newest.iter().filter(|t| **t > 0) {
             latency.observe((now_ms - newest).max(0) as f64 / 1000.0);
         }
     }
+
+    /// Records an acknowledged forward of the flow's heartbeat topic.
+    pub fn record_heartbeat(&self, m: &MirrorMetrics, flow: &FlowLabels) {
+        let Some(newest) = self.newest.iter().copied().max().filter(|t| *t > 0) else {
+            return;
+        };
+        let delay = (now_ms() - newest).max(0) as f64 / 1000.0;
+        m.heartbeat_delay.get_or_create(flow).set(delay);
+        m.heartbeat_timestamp.get_or_create(flow).set(newest as f64 / 1000.0);
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

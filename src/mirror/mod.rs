@@ -4,6 +4,7 @@
 pub mod error;
 pub mod flow;
 pub mod forward;
+pub mod heartbeat;
 pub mod in_flight;
 pub mod metrics;
 pub mod progress;
