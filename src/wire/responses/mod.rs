@@ -112,3 +112,22 @@ pub fn decode_by_key(api_key: i16, version: i16, body: &[u8]) -> Result<(), Wire
         _ => Err(WireError::UnknownApiKey(api_key)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_key_has_a_decoder_and_its_versions_are_checked() {
+        for key in API_KEYS {
+            let key = key as i16;
+            match decode_by_key(key, 15, &[]) {
+                Err(WireError::UnsupportedVersion { version: 15, .. }) => {}
+                other => panic!("api {key}: {other:?}"),
+            }
+            assert!(decode_by_key(key, -1, &[0; 64]).is_err());
+        }
+        assert!(matches!(decode_by_key(1, 11, &[]), Err(WireError::UnknownApiKey(1))));
+        assert!(matches!(decode_by_key(999, 0, &[]), Err(WireError::UnknownApiKey(999))));
+    }
+}
