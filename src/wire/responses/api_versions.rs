@@ -117,6 +117,15 @@ mod tests {
         ));
     }
 
+    /// A broker that does not speak v3 answers in v0's format with UNSUPPORTED_VERSION;
+    /// read as v3 it must still show that code, so the connection retries with v0.
+    #[test]
+    fn a_v0_refusal_read_as_v3_keeps_its_error_code() {
+        let refusal = sample(0).with_error_code(35);
+        let r = super::super::decode::<ApiVersionsResponse>(&encode(&refusal, 0), 3).unwrap();
+        assert_eq!(r.error_code, 35);
+    }
+
     #[test]
     fn unsupported_versions_are_refused() {
         assert!(matches!(
