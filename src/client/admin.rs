@@ -10,7 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::error::{ClientError, KafkaCode, TOPIC_ALREADY_EXISTS};
 use super::Cluster;
 
-const CREATE_TOPICS: (i16, i16) = (0, 7);
+/// kafka-protocol encodes CreateTopics from v2 on, and Kafka 4 answers nothing older.
+const CREATE_TOPICS: (i16, i16) = (2, 7);
 const CREATE_PARTITIONS: (i16, i16) = (0, 3);
 const DESCRIBE_CONFIGS: (i16, i16) = (1, 4);
 const TOPIC_RESOURCE: i8 = 2;
@@ -63,16 +64,13 @@ pub async fn create_topic(
         .request(&request, version)
         .await
         .map_err(|e| cluster.net_error(e))?;
-    let Some(r) = response.topics.first() else {
+    let Some(r) = response.topics.into_iter().next() else {
         return Ok(false);
     };
     match r.error_code {
         0 => Ok(true),
         TOPIC_ALREADY_EXISTS => Ok(false),
-        code => {
-            let message = r.error_message.as_ref().map(|m| m.to_string());
-            Err(kafka_error(cluster, "CreateTopics", name, code, message))
-        }
+        code => Err(kafka_error(cluster, "CreateTopics", name, code, r.error_message)),
     }
 }
 
@@ -88,10 +86,10 @@ pub async fn create_partitions(cluster: &Cluster, name: &str, count: i32) -> Res
         .request_best(&request, CREATE_PARTITIONS)
         .await
         .map_err(|e| cluster.net_error(e))?;
-    for r in &response.results {
+    for r in response.results {
         if r.error_code != 0 {
-            let message = r.error_message.as_ref().map(|m| m.to_string());
-            return Err(kafka_error(cluster, "CreatePartitions", name, r.error_code, message));
+            let (code, message) = (r.error_code, r.error_message);
+            return Err(kafka_error(cluster, "CreatePartitions", name, code, message));
         }
     }
     Ok(())
@@ -109,15 +107,15 @@ pub async fn topic_configs(cluster: &Cluster, name: &str) -> Result<Vec<(String,
         .await
         .map_err(|e| cluster.net_error(e))?;
     let mut out = Vec::new();
-    for r in &response.results {
+    for r in response.results {
         if r.error_code != 0 {
-            let message = r.error_message.as_ref().map(|m| m.to_string());
-            return Err(kafka_error(cluster, "DescribeConfigs", name, r.error_code, message));
+            let (code, message) = (r.error_code, r.error_message);
+            return Err(kafka_error(cluster, "DescribeConfigs", name, code, message));
         }
-        for c in &r.configs {
+        for c in r.configs {
             if c.config_source == DYNAMIC_TOPIC_CONFIG && !c.is_sensitive {
-                if let Some(v) = &c.value {
-                    out.push((c.name.to_string(), v.to_string()));
+                if let Some(v) = c.value {
+                    out.push((c.name, v));
                 }
             }
         }

@@ -122,7 +122,7 @@ impl Cluster {
             .request_best(&metadata::request(topics), metadata::VERSIONS)
             .await
             .map_err(|e| self.net_error(e))?;
-        let fresh = Metadata::from_response(&response);
+        let fresh = Metadata::from_response(response);
         let mut slot = self.metadata.write().unwrap_or_else(|e| e.into_inner());
         let merged = match topics {
             None => fresh,

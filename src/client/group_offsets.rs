@@ -49,7 +49,7 @@ pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connectio
         return Err(kafka_error(cluster, "FindCoordinator", None, None, response.error_code));
     }
     cluster
-        .connection_to(&format!("{}:{}", response.host.as_str(), response.port))
+        .connection_to(&format!("{}:{}", response.host, response.port))
         .await
 }
 
@@ -93,17 +93,15 @@ pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> R
         .request_best(&request, OFFSET_COMMIT)
         .await
         .map_err(|e| cluster.net_error(e))?;
-    for t in &response.topics {
-        for p in &t.partitions {
-            if p.error_code != 0 {
-                return Err(kafka_error(
-                    cluster,
-                    "OffsetCommit",
-                    Some(t.name.0.as_str()),
-                    Some(p.partition_index),
-                    p.error_code,
-                ));
-            }
+    for p in &response.partitions {
+        if p.error_code != 0 {
+            return Err(kafka_error(
+                cluster,
+                "OffsetCommit",
+                Some(&p.topic),
+                Some(p.partition_index),
+                p.error_code,
+            ));
         }
     }
     Ok(())
@@ -138,20 +136,18 @@ pub async fn fetch(
         return Err(kafka_error(cluster, "OffsetFetch", None, None, response.error_code));
     }
     let mut out = HashMap::new();
-    for t in &response.topics {
-        for p in &t.partitions {
-            if p.error_code != 0 {
-                return Err(kafka_error(
-                    cluster,
-                    "OffsetFetch",
-                    Some(t.name.0.as_str()),
-                    Some(p.partition_index),
-                    p.error_code,
-                ));
-            }
-            if p.committed_offset >= 0 {
-                out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
-            }
+    for p in response.partitions {
+        if p.error_code != 0 {
+            return Err(kafka_error(
+                cluster,
+                "OffsetFetch",
+                Some(&p.topic),
+                Some(p.partition_index),
+                p.error_code,
+            ));
+        }
+        if p.committed_offset >= 0 {
+            out.insert((p.topic, p.partition_index), p.committed_offset);
         }
     }
     Ok(out)

@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::error::KafkaCode;
+use crate::wire::responses::metadata::{MetadataResponse, MetadataTopic};
 
 /// Versions of Metadata strait speaks.
 pub const VERSIONS: (i16, i16) = (1, 12);
@@ -61,52 +62,50 @@ impl Metadata {
         (p.leader >= 0).then_some(p.leader)
     }
 
-    pub fn from_response(r: &MetadataResponse) -> Metadata {
+    /// The cache's view of a decoded response; topics without a name (asked for by id,
+    /// which strait never does) are left out.
+    pub fn from_response(r: MetadataResponse) -> Metadata {
         let brokers = r
             .brokers
-            .iter()
+            .into_iter()
             .map(|b| {
                 let broker = Broker {
-                    node_id: b.node_id.0,
-                    host: b.host.to_string(),
+                    node_id: b.node_id,
+                    host: b.host,
                     port: b.port,
-                    rack: b.rack.as_ref().map(|s| s.to_string()),
+                    rack: b.rack,
                 };
                 (broker.node_id, broker)
             })
             .collect();
-        let topics = r
-            .topics
-            .iter()
-            .filter_map(|t| {
-                let name = t.name.as_ref()?.0.to_string();
-                let mut partitions: Vec<PartitionMeta> = t
-                    .partitions
-                    .iter()
-                    .map(|p| PartitionMeta {
-                        id: p.partition_index,
-                        leader: p.leader_id.0,
-                        error: p.error_code,
-                    })
-                    .collect();
-                partitions.sort_by_key(|p| p.id);
-                Some((
-                    name.clone(),
-                    TopicMeta {
-                        name,
-                        error: t.error_code,
-                        internal: t.is_internal,
-                        partitions,
-                    },
-                ))
-            })
-            .collect();
+        let topics = r.topics.into_iter().filter_map(topic_meta).collect();
         Metadata {
             brokers,
-            controller: r.controller_id.0,
+            controller: r.controller_id,
             topics,
         }
     }
+}
+
+fn topic_meta(t: MetadataTopic) -> Option<(String, TopicMeta)> {
+    let name = t.name?;
+    let mut partitions: Vec<PartitionMeta> = t
+        .partitions
+        .iter()
+        .map(|p| PartitionMeta {
+            id: p.partition_index,
+            leader: p.leader_id,
+            error: p.error_code,
+        })
+        .collect();
+    partitions.sort_by_key(|p| p.id);
+    let meta = TopicMeta {
+        name: name.clone(),
+        error: t.error_code,
+        internal: t.is_internal,
+        partitions,
+    };
+    Some((name, meta))
 }
 
 /// A request for the given topics, or all topics when `None`. Never creates topics.

@@ -29,9 +29,8 @@ pub async fn list_offset(cluster: &Cluster, topic: &str, partition: i32, timesta
         .await
         .map_err(|e| cluster.net_error(e))?;
     let answer = response
-        .topics
+        .partitions
         .iter()
-        .flat_map(|t| t.partitions.iter())
         .find(|p| p.partition_index == partition)
         .ok_or_else(|| ClientError::Protocol {
             cluster: cluster.name().to_owned(),

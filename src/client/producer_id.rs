@@ -36,7 +36,7 @@ pub async fn init_producer_id(cluster: &Cluster) -> Result<ProducerIdentity, Cli
         });
     }
     Ok(ProducerIdentity {
-        id: response.producer_id.0,
+        id: response.producer_id,
         epoch: response.producer_epoch,
     })
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +26,8 @@ use super::write::write_all_parts;
 use super::NetError;
 use crate::wire::frame::DEFAULT_MAX_FRAME;
 use crate::wire::header::split_response;
-use crate::wire::message::{api_key_name, decode_response, encode_request, response_header_version};
+use crate::wire::message::{api_key_name, encode_request, response_header_version};
+use crate::wire::responses::{decode, Answered};
 
 /// How to reach and talk to a broker.
 #[derive(Clone)]
@@ -215,23 +216,20 @@ impl Connection {
         self.submit(parts, correlation_id, api).await?.wait().await
     }
 
-    /// Sends a typed request at `version` and decodes its response.
-    pub async fn request<R: Request>(&self, request: &R, version: i16) -> Result<R::Response, NetError> {
+    /// Sends a typed request at `version` and decodes its response with strait's own
+    /// bounded decoder for it.
+    pub async fn request<R: Answered>(&self, request: &R, version: i16) -> Result<R::Answer, NetError> {
         let api = ApiKey::try_from(R::KEY).map(api_key_name).unwrap_or("unknown");
         let id = self.next_correlation_id();
         let frame = encode_request(request, version, id, &self.options.client_id).map_err(|e| self.wire_error(e))?;
         let response = self.round_trip(vec![frame], id, api).await?;
         let (_, body) =
             split_response(&response, response_header_version::<R>(version)).map_err(|e| self.wire_error(e))?;
-        decode_response::<R>(body, version).map_err(|e| self.wire_error(e))
+        decode::<R::Answer>(&body, version).map_err(|e| self.wire_error(e))
     }
 
     /// Sends a typed request at the best version within `ours`.
-    pub async fn request_best<R: Request>(
-        &self,
-        request: &R,
-        ours: (i16, i16),
-    ) -> Result<(R::Response, i16), NetError> {
+    pub async fn request_best<R: Answered>(&self, request: &R, ours: (i16, i16)) -> Result<(R::Answer, i16), NetError> {
         let key =
             ApiKey::try_from(R::KEY).map_err(|_| self.wire_error(crate::wire::WireError::UnknownApiKey(R::KEY)))?;
         let version = self.pick_version(key, ours)?;
@@ -264,7 +262,7 @@ impl Connection {
         Ok(ApiVersionTable::new(
             response
                 .api_keys
-                .iter()
+                .into_iter()
                 .map(|k| (k.api_key, k.min_version, k.max_version)),
         ))
     }

@@ -57,13 +57,12 @@ pub async fn authenticate(conn: &Connection, config: &SaslConfig) -> Result<(), 
     let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(m.name()));
     let response = conn.request(&handshake, 1).await?;
     if response.error_code != 0 {
-        let offered: Vec<&str> = response.mechanisms.iter().map(|s| s.as_str()).collect();
         return Err(sasl_error(
             conn,
             m,
             format!(
-                "broker refused the mechanism (error {}); it offers {offered:?}",
-                response.error_code
+                "broker refused the mechanism (error {}); it offers {:?}",
+                response.error_code, response.mechanisms
             ),
         ));
     }
@@ -77,15 +76,11 @@ pub async fn authenticate(conn: &Connection, config: &SaslConfig) -> Result<(), 
 }
 
 /// One SaslAuthenticate round: send our message, return the server's.
-async fn exchange(conn: &Connection, m: Mechanism, message: Vec<u8>) -> Result<Bytes, NetError> {
+async fn exchange(conn: &Connection, m: Mechanism, message: Vec<u8>) -> Result<Vec<u8>, NetError> {
     let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message));
     let (response, _) = conn.request_best(&request, (0, 2)).await?;
     if response.error_code != 0 {
-        let message = response
-            .error_message
-            .as_ref()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let message = response.error_message.unwrap_or_default();
         return Err(sasl_error(conn, m, format!("error {}: {message}", response.error_code)));
     }
     Ok(response.auth_bytes)

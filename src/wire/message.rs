@@ -1,10 +1,10 @@
-//! Typed messages through kafka-protocol: encoding requests strait sends, decoding the
-//! control-plane responses it reads. The hot path (fetch and produce) has its own
-//! zero-copy codecs in `fetch` and `produce`.
+//! Typed requests through kafka-protocol: encoding the requests strait sends. Their
+//! responses are decoded by strait's own bounded decoders in `responses`, and the hot
+//! path (fetch and produce) has its own zero-copy codecs in `fetch` and `produce`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::RequestHeader;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use kafka_protocol::protocol::{Encodable, HeaderVersion, Message, Request, StrBytes};
 
 use super::WireError;
 
@@ -76,16 +76,6 @@ pub fn encode_request<R: Request>(
     let len = super::frame::length_prefix(buf.len() - 4)?;
     buf[..4].copy_from_slice(&len);
     Ok(buf.freeze())
-}
-
-/// Decodes a response body (header already removed) of a request of type `R`.
-pub fn decode_response<R: Request>(mut body: Bytes, version: i16) -> Result<R::Response, WireError> {
-    check_version::<R::Response>(R::KEY, version)?;
-    R::Response::decode(&mut body, version).map_err(|e| WireError::Decode {
-        what: api_name(R::KEY),
-        version,
-        detail: e.to_string(),
-    })
 }
 
 /// Response header version of requests of type `R`.

@@ -1,5 +1,6 @@
-//! The Kafka wire format with no I/O: frames, headers, record batches, codecs and typed
-//! messages. Nothing here imports tokio, so fuzz targets and benches call it directly.
+//! The Kafka wire format with no I/O: frames, headers, record batches, codecs, typed
+//! requests and the bounded decoders of every response strait reads. Nothing here
+//! imports tokio, so fuzz targets and benches call it directly.
 
 pub mod batch;
 pub mod build;
@@ -12,6 +13,7 @@ pub mod message;
 pub mod produce;
 pub mod rebuild;
 pub mod records;
+pub mod responses;
 pub mod varint;
 
 pub use error::WireError;

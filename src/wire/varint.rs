@@ -104,10 +104,14 @@ impl<'a> Reader<'a> {
     }
 
     /// A nullable string with a 2-byte length (non-flexible versions), as lossy UTF-8.
+    /// Only -1 means null; any other negative length is malformed.
     pub fn string(&mut self) -> Result<Option<String>, WireError> {
         let len = self.i16()?;
-        if len < 0 {
+        if len == -1 {
             return Ok(None);
+        }
+        if len < 0 {
+            return Err(WireError::malformed(self.what, format!("negative string length {len}")));
         }
         let raw = self.take(len as usize)?;
         Ok(Some(String::from_utf8_lossy(raw).into_owned()))
