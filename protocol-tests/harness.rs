@@ -314,6 +314,11 @@ impl Strait {
         }
     }
 
+    /// SIGHUP: `strait run` reads its config file again.
+    pub fn hangup(&self) {
+        signal(&self.child, "HUP");
+    }
+
     pub fn kill(mut self) {
         signal(&self.child, "KILL");
         let _ = self.child.wait();

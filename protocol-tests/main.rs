@@ -11,4 +11,5 @@ mod metrics;
 mod mirror;
 mod probe;
 mod proxy;
+mod reload;
 mod security;

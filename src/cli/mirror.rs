@@ -66,5 +66,5 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: MirrorArgs) -> anyhow::Result<()> {
-    super::run::run_config(to_config(args)?).await
+    super::run::run_config(to_config(args)?, None).await
 }

@@ -5,6 +5,7 @@ mod mirror;
 mod probe;
 mod proxy;
 mod run;
+mod units;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::watch;

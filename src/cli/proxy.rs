@@ -46,5 +46,5 @@ pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    super::run::run_config(to_config(args)?).await
+    super::run::run_config(to_config(args)?, None).await
 }

@@ -1,19 +1,17 @@
-//! `strait run`: every flow of a config file, each restarted after failures a retry can
-//! fix, all stopped together on SIGINT or SIGTERM.
+//! `strait run`: every flow and proxy of a config file, flows restarted after failures
+//! a retry can fix, all stopped together on SIGINT or SIGTERM; SIGHUP applies a changed
+//! config file without pausing what it did not change.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
-use strait::client::Cluster;
-use strait::config::{self, Config, MirrorConfig};
-use strait::metrics::{self as endpoint, Endpoint, Metrics};
-use strait::mirror::metrics::MirrorMetrics;
-use strait::mirror::{run_flow, MirrorError};
-use strait::proxy::Proxy;
-use tokio::sync::watch;
+use strait::config::{self, Config};
+use strait::metrics::{self as endpoint, Endpoint, Expected, Metrics};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use super::units::Units;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -47,107 +45,88 @@ impl MetricsArgs {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.config)?;
     args.metrics.apply(&mut config)?;
-    run_config(config).await
+    run_config(config, Some(&args.config)).await
 }
 
-fn restartable(e: &MirrorError) -> bool {
-    matches!(e, MirrorError::Client { source, .. } if source.is_retriable())
-}
-
-async fn supervise(
-    m: MirrorConfig,
-    source: Arc<Cluster>,
-    target: Arc<Cluster>,
-    metrics: MirrorMetrics,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), MirrorError> {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        let flow = run_flow(
-            m.clone(),
-            source.clone(),
-            target.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        );
-        match flow.await {
-            Ok(()) => return Ok(()),
-            Err(e) if restartable(&e) && *shutdown.borrow() => {
-                // Stopping anyway: what the target acknowledged is committed, the rest is
-                // copied again by the next start.
-                tracing::warn!(error = %e, "flow failed while stopping");
-                return Ok(());
-            }
-            Err(e) if restartable(&e) => {
-                tracing::error!(error = %e, restart_in = ?backoff, "flow failed; restarting from its committed progress");
-                let mut stop = shutdown.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return Ok(()),
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-pub async fn run_config(config: Config) -> anyhow::Result<()> {
+/// Runs every flow and proxy of `config` until SIGINT or SIGTERM. With the path of the
+/// config file, SIGHUP reads it again and applies what changed.
+pub async fn run_config(config: Config, path: Option<&Path>) -> anyhow::Result<()> {
     if config.mirror.is_empty() && config.proxy.is_empty() {
         anyhow::bail!("the config has no [[mirror]] flows and no [[proxy]] entries to run");
     }
-    let mut proxies = Vec::new();
-    for p in &config.proxy {
-        proxies.push(config::proxy_settings(p, &config.clusters[&p.cluster])?);
-    }
-    let mut clusters = HashMap::new();
-    for (name, c) in &config.clusters {
-        clusters.insert(name.clone(), config::connect_cluster(name, c)?);
-    }
-    let shutdown = super::shutdown_signal();
+    let mut shutdown = super::shutdown_signal();
+    let mut hangups = signal(SignalKind::hangup())?;
     let metrics = Metrics::default();
-    let scrapes = match &config.metrics.listen {
+    let endpoint = match &config.metrics.listen {
         Some(listen) => {
-            let flows = config.mirror.iter().map(|m| m.name.clone()).collect();
-            let names = config.proxy.iter().map(|p| p.name.clone()).collect();
-            let served = Arc::new(Endpoint::new(metrics.clone(), flows, names));
-            Some(endpoint::serve(listen.parse()?, served, shutdown.clone()).await?)
+            let served = Arc::new(Endpoint::new(metrics.clone(), Expected::default()));
+            endpoint::serve(listen.parse()?, served.clone(), shutdown.clone()).await?;
+            Some(served)
         }
         None => None,
     };
-    let mut flows = tokio::task::JoinSet::new();
-    for settings in proxies {
-        let (shutdown, metrics) = (shutdown.clone(), metrics.proxy.clone());
-        flows.spawn(async move { Proxy::run(settings, metrics, shutdown).await.map_err(|e| e.to_string()) });
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let mut units = Units::new(metrics, ended_tx);
+    units.apply(&config).await?;
+    if let Some(e) = &endpoint {
+        e.expect(units.expected());
     }
-    for m in config.mirror {
-        let (source, target) = (clusters[&m.source].clone(), clusters[&m.target].clone());
-        let (shutdown, metrics) = (shutdown.clone(), metrics.mirror.clone());
-        flows.spawn(async move {
-            supervise(m, source, target, metrics, shutdown)
-                .await
-                .map_err(|e| e.to_string())
-        });
-    }
+    let mut current = config;
     let mut failed = 0;
-    while let Some(done) = flows.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "stopped with an error");
-                failed += 1;
+    while !*shutdown.borrow() && !units.is_empty() {
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = hangups.recv() => {
+                if let Some(next) = reload(path, &current, &mut units).await {
+                    current = next;
+                    if let Some(e) = &endpoint {
+                        e.expect(units.expected());
+                    }
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flow task failed");
-                failed += 1;
+            Some((unit, generation, result)) = ended.recv() => {
+                if units.ended(&unit, generation) {
+                    if let Err(e) = result {
+                        tracing::error!(%unit, error = %e, "stopped with an error");
+                        failed += 1;
+                    }
+                }
             }
         }
     }
-    if let Some(scrapes) = scrapes {
-        scrapes.abort();
-    }
+    units.stop_all().await;
     if failed > 0 {
         anyhow::bail!("{failed} flow(s) or proxies stopped with errors");
     }
     Ok(())
+}
+
+/// Reads the config file again and applies it; a config that does not load or
+/// validate is logged and changes nothing. Returns the config now in force.
+async fn reload(path: Option<&Path>, current: &Config, units: &mut Units) -> Option<Config> {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: no config file to read again (flows from the command line)");
+        return None;
+    };
+    tracing::info!(config = %path.display(), "SIGHUP: reading the config again");
+    let next = match config::load(path) {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::error!(error = %e, "config not reloaded; everything keeps running as it was");
+            return None;
+        }
+    };
+    if next.metrics != current.metrics {
+        tracing::warn!("[metrics] changed; it takes effect at the next start");
+    }
+    match units.apply(&next).await {
+        Ok(()) => {
+            tracing::info!("config reloaded");
+            Some(next)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "config not reloaded; everything keeps running as it was");
+            None
+        }
+    }
 }

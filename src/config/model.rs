@@ -21,7 +21,7 @@ pub struct Config {
 }
 
 /// The Prometheus endpoint.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// IP and port of `/metrics`, `/healthz` and `/readyz`; no endpoint when absent.
@@ -29,7 +29,7 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
     pub name: String,
@@ -53,7 +53,7 @@ pub struct ProxyConfig {
     pub shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTlsConfig {
     pub cert: String,
@@ -61,7 +61,7 @@ pub struct ServerTlsConfig {
     pub client_ca: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     pub bootstrap: Vec<String>,
@@ -82,7 +82,7 @@ pub struct ClusterConfig {
     pub max_frame_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub ca: Option<String>,
@@ -101,7 +101,7 @@ pub enum SaslMechanism {
     ScramSha512,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SaslSection {
     pub mechanism: SaslMechanism,
@@ -163,7 +163,7 @@ pub enum CorruptPolicy {
     Skip,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     pub name: String,

@@ -77,7 +77,11 @@ mod tests {
     #[test]
     fn routes_probes_and_refuses_the_rest() {
         let metrics = Metrics::default();
-        let endpoint = Endpoint::new(metrics.clone(), vec!["f".into()], vec![]);
+        let expected = crate::metrics::Expected {
+            flows: vec!["f".into()],
+            proxies: vec![],
+        };
+        let endpoint = Endpoint::new(metrics.clone(), expected);
         assert_eq!(route("GET /healthz HTTP/1.1", &endpoint).0, "200 OK");
         let (status, _, body) = route("GET /readyz HTTP/1.1", &endpoint);
         assert_eq!(

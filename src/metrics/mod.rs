@@ -4,7 +4,7 @@
 mod http;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -29,26 +29,35 @@ pub struct Metrics {
     pub proxy: ProxyMetrics,
 }
 
-/// What the endpoint serves: the registry, and the flows and proxies that must be up
-/// before the process is ready.
+/// The flows and proxies that must be up before the process is ready.
+#[derive(Debug, Default, Clone)]
+pub struct Expected {
+    pub flows: Vec<String>,
+    pub proxies: Vec<String>,
+}
+
+/// What the endpoint serves: the registry, and what readiness waits for.
 pub struct Endpoint {
     registry: Registry,
     metrics: Metrics,
-    flows: Vec<String>,
-    proxies: Vec<String>,
+    expected: Mutex<Expected>,
 }
 
 impl Endpoint {
-    pub fn new(metrics: Metrics, flows: Vec<String>, proxies: Vec<String>) -> Endpoint {
+    pub fn new(metrics: Metrics, expected: Expected) -> Endpoint {
         let mut registry = Registry::default();
         metrics.mirror.register(&mut registry);
         metrics.proxy.register(&mut registry);
         Endpoint {
             registry,
             metrics,
-            flows,
-            proxies,
+            expected: Mutex::new(expected),
         }
+    }
+
+    /// Replaces what readiness waits for (after a config reload).
+    pub fn expect(&self, expected: Expected) {
+        *self.expected.lock().unwrap_or_else(|e| e.into_inner()) = expected;
     }
 
     pub fn encode(&self) -> String {
@@ -65,8 +74,13 @@ impl Endpoint {
             self.metrics.mirror.up.get_or_create(&flow).get() == 1
         };
         let proxy_up = |name: &String| self.metrics.proxy.up.get_or_create(&labels(name)).get() == 1;
-        let flows = self.flows.iter().filter(|f| !flow_up(f)).map(|f| format!("flow {f}"));
-        let proxies = self
+        let expected = self.expected.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let flows = expected
+            .flows
+            .iter()
+            .filter(|f| !flow_up(f))
+            .map(|f| format!("flow {f}"));
+        let proxies = expected
             .proxies
             .iter()
             .filter(|p| !proxy_up(p))
