@@ -315,7 +315,7 @@ fn systemd_analyze_verifies_the_units_and_rates_them_well_sandboxed() {
             .unwrap();
         let said = text(&out);
         assert!(out.status.success() && said.trim().is_empty(), "{name}:\n{said}");
-        // Exposure 2.0 of 10 at most ("OK"); the units score 1.5.
+        // Exposure 2.0 of 10 at most ("OK"); the units score 1.4.
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=yes", "--threshold=20"])
             .arg(&path)
