@@ -1,17 +1,17 @@
 //! The deployment files in `deploy/`: the plain Kubernetes manifests against the
 //! Kubernetes schemas (kubernetes-validate, schemas bundled) and against the chart's
 //! values, every command line they start strait with against the binary's own `--help`,
-//! the systemd units through `systemd-analyze`, and the chart's config through
+//! the systemd units through `systemd-analyze`, and the chart's configs through
 //! `strait check`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::harness::*;
 
-/// The Kubernetes release whose schemas the manifests must satisfy.
+/// The Kubernetes version whose schemas the manifests must satisfy.
 const KUBERNETES_VERSION: &str = "1.34.0";
 
 fn text(out: &Output) -> String {
@@ -26,14 +26,18 @@ fn deploy(path: &str) -> PathBuf {
     repo().join("deploy").join(path)
 }
 
-fn manifests() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy("kubernetes"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
+/// Every `.yaml` file under `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|x| x == "yaml") {
+            files.push(path);
+        }
+    }
     files.sort();
-    assert!(!files.is_empty(), "no manifests in deploy/kubernetes");
     files
 }
 
@@ -55,27 +59,81 @@ fn yaml(path: &Path) -> Vec<Value> {
     }
 }
 
-/// The one object of `kind` among the plain manifests.
-fn manifest(kind: &str) -> Value {
-    let found: Vec<Value> = manifests()
-        .iter()
-        .flat_map(|f| yaml(f))
-        .filter(|d| d["kind"] == kind)
+/// Values files the way Helm layers them: maps merge key by key, anything else is replaced.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (k, v) in over {
+                merge(base.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}
+
+/// What the chart renders for a release: its name, its values, the plain manifests that
+/// hold the rendering.
+struct Rendering {
+    release: String,
+    values: Value,
+    objects: Vec<Value>,
+}
+
+impl Rendering {
+    fn object(&self, kind: &str) -> Option<&Value> {
+        let mut found = self.objects.iter().filter(|d| d["kind"] == kind);
+        let first = found.next();
+        assert!(found.next().is_none(), "{}: two {kind} objects", self.release);
+        first
+    }
+
+    fn container(&self) -> &Value {
+        &self.object("Deployment").expect("a Deployment")["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    fn config(&self) -> &str {
+        self.values["config"].as_str().unwrap()
+    }
+
+    /// The environment the pod gets: plain values as given, Secrets as a stand-in.
+    fn pod_env(&self) -> Vec<(String, String)> {
+        self.container()["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let value = e["value"].as_str().unwrap_or("secret-from-the-pod");
+                (e["name"].as_str().unwrap().to_owned(), value.to_owned())
+            })
+            .collect()
+    }
+}
+
+/// The default values in deploy/kubernetes/*.yaml (release strait), and each example
+/// values file deploy/helm/examples/NAME.yaml in deploy/kubernetes/examples/NAME.yaml
+/// (release strait-NAME).
+fn renderings() -> Vec<Rendering> {
+    let defaults = yaml(&deploy("helm/strait/values.yaml")).remove(0);
+    let top: Vec<PathBuf> = yaml_files(&deploy("kubernetes"))
+        .into_iter()
+        .filter(|f| f.parent() == Some(deploy("kubernetes").as_path()))
         .collect();
-    assert_eq!(found.len(), 1, "{kind} objects in deploy/kubernetes: {found:?}");
-    found.into_iter().next().unwrap()
-}
-
-fn values() -> Value {
-    yaml(&deploy("helm/strait/values.yaml")).remove(0)
-}
-
-fn strait(args: &[&str], env: &[(String, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_strait"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap()
+    let mut all = vec![Rendering {
+        release: "strait".to_owned(),
+        values: defaults.clone(),
+        objects: top.iter().flat_map(|f| yaml(f)).collect(),
+    }];
+    for example in yaml_files(&deploy("helm/examples")) {
+        let name = example.file_name().unwrap();
+        let mut values = defaults.clone();
+        merge(&mut values, &yaml(&example).remove(0));
+        all.push(Rendering {
+            release: format!("strait-{}", example.file_stem().unwrap().to_str().unwrap()),
+            values,
+            objects: yaml(&deploy("kubernetes/examples").join(name)),
+        });
+    }
+    all
 }
 
 /// Panics unless `args` starts with one of strait's subcommands and every `--option` in
@@ -103,9 +161,30 @@ fn assert_real_command_line(args: &[String], whence: &str) {
     }
 }
 
+fn strait(args: &[&str], env: &[(String, String)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
+}
+
+fn sha256(data: &str) -> String {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())",
+            data,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[test]
 fn the_plain_kubernetes_manifests_validate_against_the_kubernetes_schemas() {
-    let files = manifests();
+    let files = yaml_files(&deploy("kubernetes"));
+    assert!(!files.is_empty(), "no manifests in deploy/kubernetes");
     let out = Command::new(python())
         .args(["-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION])
         .args(&files)
@@ -125,121 +204,165 @@ fn the_plain_kubernetes_manifests_validate_against_the_kubernetes_schemas() {
 }
 
 #[test]
-fn the_plain_manifests_are_what_the_chart_renders_from_its_default_values() {
-    let values = values();
-    let config_map = manifest("ConfigMap");
-    let toml = config_map["data"]["strait.toml"].as_str().unwrap();
-    assert_eq!(
-        toml,
-        values["config"].as_str().unwrap(),
-        "ConfigMap and values.yaml disagree"
-    );
+fn the_plain_manifests_are_what_the_chart_renders_from_its_values() {
+    let chart = yaml(&deploy("helm/strait/Chart.yaml")).remove(0);
+    for r in renderings() {
+        let (release, values) = (r.release.as_str(), &r.values);
+        let selector = json!({
+            "app.kubernetes.io/name": chart["name"],
+            "app.kubernetes.io/instance": release,
+        });
+        let mut labels = selector.clone();
+        merge(
+            &mut labels,
+            &json!({
+                "app.kubernetes.io/version": chart["appVersion"],
+                "app.kubernetes.io/managed-by": "Helm",
+                "helm.sh/chart": format!("{}-{}", chart["name"].as_str().unwrap(), chart["version"].as_str().unwrap()),
+            }),
+        );
+        let ports = values["service"]["ports"].as_array().unwrap();
+        let kinds: Vec<&str> = r.objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        let expected: &[&str] = if ports.is_empty() {
+            &["ConfigMap", "Deployment"]
+        } else {
+            &["ConfigMap", "Service", "Deployment"]
+        };
+        assert_eq!(kinds, expected, "{release}: the objects");
+        for o in &r.objects {
+            assert_eq!(o["metadata"]["name"], release, "{release}: {}", o["kind"]);
+            assert_eq!(o["metadata"]["labels"], labels, "{release}: {}", o["kind"]);
+        }
 
-    let deployment = manifest("Deployment");
-    let pod = &deployment["spec"]["template"];
-    let container = &pod["spec"]["containers"][0];
-    let image = format!(
-        "{}:{}",
-        values["image"]["repository"].as_str().unwrap(),
-        values["image"]["tag"].as_str().unwrap()
-    );
-    assert_eq!(container["image"], image.as_str());
-    assert_eq!(container["imagePullPolicy"], values["image"]["pullPolicy"]);
-    assert_eq!(deployment["spec"]["replicas"], values["replicas"]);
-    assert_eq!(container["resources"], values["resources"]);
-    assert_eq!(container["securityContext"], values["securityContext"]);
-    assert_eq!(pod["spec"]["securityContext"], values["podSecurityContext"]);
-    assert_eq!(
-        pod["spec"]["terminationGracePeriodSeconds"],
-        values["terminationGracePeriodSeconds"]
-    );
+        let config_map = r.object("ConfigMap").unwrap();
+        let toml = config_map["data"]["strait.toml"].as_str().unwrap();
+        assert_eq!(toml, r.config(), "{release}: the ConfigMap and the values disagree");
 
-    // The environment: metrics first, then the plain values, then the Secrets.
-    let port = values["metrics"]["port"].as_u64().unwrap();
-    let mut env = vec![serde_json::json!({"name": "STRAIT_METRICS", "value": format!("0.0.0.0:{port}")})];
-    env.extend(values["env"].as_array().unwrap().iter().cloned());
-    for s in values["secretEnv"].as_array().unwrap() {
-        env.push(serde_json::json!({
-            "name": s["name"],
-            "valueFrom": {"secretKeyRef": {"name": s["secretName"], "key": s["key"]}},
-        }));
+        let deployment = r.object("Deployment").unwrap();
+        let pod = &deployment["spec"]["template"];
+        let container = r.container();
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"], selector, "{release}");
+        assert_eq!(pod["metadata"]["labels"], labels, "{release}");
+        let image = format!(
+            "{}:{}",
+            values["image"]["repository"].as_str().unwrap(),
+            values["image"]["tag"].as_str().unwrap()
+        );
+        assert_eq!(container["image"], image.as_str(), "{release}");
+        assert_eq!(container["imagePullPolicy"], values["image"]["pullPolicy"], "{release}");
+        assert_eq!(deployment["spec"]["replicas"], values["replicas"], "{release}");
+        assert_eq!(container["resources"], values["resources"], "{release}");
+        assert_eq!(container["securityContext"], values["securityContext"], "{release}");
+        assert_eq!(
+            pod["spec"]["securityContext"], values["podSecurityContext"],
+            "{release}"
+        );
+        assert_eq!(
+            pod["spec"]["terminationGracePeriodSeconds"], values["terminationGracePeriodSeconds"],
+            "{release}"
+        );
+
+        // The environment: metrics first, then the plain values, then the Secrets.
+        let port = values["metrics"]["port"].as_u64().unwrap();
+        let mut env = vec![json!({"name": "STRAIT_METRICS", "value": format!("0.0.0.0:{port}")})];
+        env.extend(values["env"].as_array().unwrap().iter().cloned());
+        for s in values["secretEnv"].as_array().unwrap() {
+            env.push(json!({
+                "name": s["name"],
+                "valueFrom": {"secretKeyRef": {"name": s["secretName"], "key": s["key"]}},
+            }));
+        }
+        assert_eq!(container["env"], Value::Array(env), "{release}");
+
+        // The metrics port, then the proxy's ports, in the pod and in the Service.
+        let mut container_ports = vec![json!({"name": "metrics", "containerPort": port, "protocol": "TCP"})];
+        container_ports.extend(
+            ports
+                .iter()
+                .map(|p| json!({"name": p["name"], "containerPort": p["port"], "protocol": "TCP"})),
+        );
+        assert_eq!(container["ports"], Value::Array(container_ports), "{release}");
+        if let Some(service) = r.object("Service") {
+            assert_eq!(service["spec"]["type"], values["service"]["type"], "{release}");
+            assert_eq!(service["spec"]["selector"], selector, "{release}");
+            let service_ports: Vec<Value> = ports
+                .iter()
+                .map(|p| json!({"name": p["name"], "port": p["port"], "targetPort": p["name"], "protocol": "TCP"}))
+                .collect();
+            assert_eq!(service["spec"]["ports"], Value::Array(service_ports), "{release}");
+        }
+
+        // Probes and scraping on the metrics port.
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+        for probe in ["livenessProbe", "readinessProbe"] {
+            assert_eq!(container[probe]["httpGet"]["port"], "metrics", "{release}");
+        }
+        let annotations = &pod["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["prometheus.io/port"], port.to_string().as_str());
+        assert_eq!(annotations["prometheus.io/path"], "/metrics");
+        // Helm's `sha256sum` of the config, so that a changed config rolls the pod.
+        assert_eq!(annotations["checksum/config"], sha256(toml).as_str(), "{release}");
+
+        // The config is mounted where the command line looks for it.
+        assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/strait/strait.toml");
+        assert_eq!(pod["spec"]["volumes"][0]["configMap"]["name"], release);
     }
-    assert_eq!(container["env"], Value::Array(env));
-
-    // Probes and scraping on the metrics port.
-    let metrics = &container["ports"][0];
-    assert_eq!(metrics["name"], "metrics");
-    assert_eq!(metrics["containerPort"].as_u64(), Some(port));
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
-    for probe in ["livenessProbe", "readinessProbe"] {
-        assert_eq!(container[probe]["httpGet"]["port"], "metrics");
-    }
-    let annotations = &pod["metadata"]["annotations"];
-    assert_eq!(annotations["prometheus.io/scrape"], "true");
-    assert_eq!(annotations["prometheus.io/port"], port.to_string().as_str());
-    assert_eq!(annotations["prometheus.io/path"], "/metrics");
-
-    // Helm's `sha256sum` of the config, so that a changed config rolls the pod.
-    let out = Command::new(python())
-        .args([
-            "-c",
-            "import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(toml.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let sha = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(annotations["checksum/config"], sha.trim());
-
-    // The config is mounted where the command line looks for it.
-    let mount = &container["volumeMounts"][0];
-    assert_eq!(mount["mountPath"], "/etc/strait/strait.toml");
-    assert_eq!(
-        pod["spec"]["volumes"][0]["configMap"]["name"],
-        config_map["metadata"]["name"]
-    );
-
-    // With no proxy ports in the values, the chart makes no Service.
-    assert!(values["service"]["ports"].as_array().unwrap().is_empty());
-    assert!(manifests().iter().flat_map(|f| yaml(f)).all(|d| d["kind"] != "Service"));
 }
 
 #[test]
-fn the_charts_default_config_passes_strait_check_with_the_secrets_the_pod_gets() {
-    let deployment = manifest("Deployment");
-    let env: Vec<(String, String)> = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+fn the_charts_configs_pass_strait_check_with_the_environment_the_pod_gets() {
+    for r in renderings() {
+        let release = &r.release;
+        let from_values = write_config(&format!("{release}-values"), r.config());
+        let config_map = r.object("ConfigMap").unwrap();
+        let from_config_map = write_config(
+            &format!("{release}-configmap"),
+            config_map["data"]["strait.toml"].as_str().unwrap(),
+        );
+        for path in [&from_values, &from_config_map] {
+            let out = strait(&["check", "--config", path.to_str().unwrap()], &r.pod_env());
+            let plan = text(&out);
+            assert!(out.status.success(), "{release}: {}:\n{plan}", path.display());
+            assert!(!plan.contains("secret-from-the-pod"), "a secret leaked: {plan}");
+            if r.config().contains("${env:") {
+                // Without the pod's environment the ${env:...} secrets are missing.
+                let out = strait(&["check", "--config", path.to_str().unwrap()], &[]);
+                assert!(!out.status.success(), "checked without its secrets: {}", text(&out));
+                assert!(text(&out).contains("is not set"), "{}", text(&out));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_proxy_example_publishes_the_bootstrap_port_and_a_port_per_broker() {
+    let r = renderings().into_iter().find(|r| r.release == "strait-proxy").unwrap();
+    let plan = text(&strait(
+        &[
+            "check",
+            "--config",
+            write_config("edge-plan", r.config()).to_str().unwrap(),
+        ],
+        &r.pod_env(),
+    ));
+    assert!(
+        plan.contains("proxy sea-edge: listen 0.0.0.0:9092 for cluster sea, advertised as kafka-sea.example.com, broker ports from 19092 + node id"),
+        "{plan}"
+    );
+    let service = r.object("Service").unwrap();
+    let published: Vec<u64> = service["spec"]["ports"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            // Plain values as given; those from Secrets as a stand-in.
-            let value = e["value"].as_str().unwrap_or("secret-from-the-pod");
-            (e["name"].as_str().unwrap().to_owned(), value.to_owned())
-        })
+        .map(|p| p["port"].as_u64().unwrap())
         .collect();
-    let from_values = write_config("deploy-values", values()["config"].as_str().unwrap());
-    let from_config_map = write_config(
-        "deploy-configmap",
-        manifest("ConfigMap")["data"]["strait.toml"].as_str().unwrap(),
+    assert_eq!(
+        published,
+        [9092, 19092, 19093, 19094],
+        "bootstrap, then brokers 0, 1 and 2"
     );
-    for path in [&from_values, &from_config_map] {
-        let out = strait(&["check", "--config", path.to_str().unwrap()], &env);
-        assert!(out.status.success(), "{}:\n{}", path.display(), text(&out));
-        let plan = text(&out);
-        assert!(plan.contains("mirror sea-to-hk: sea -> hk"), "{plan}");
-        assert!(!plan.contains("secret-from-the-pod"), "a secret leaked: {plan}");
-        // Without the pod's environment the ${env:...} secrets are missing.
-        let out = strait(&["check", "--config", path.to_str().unwrap()], &[]);
-        assert!(!out.status.success(), "checked without its secrets: {}", text(&out));
-        assert!(text(&out).contains("is not set"), "{}", text(&out));
-    }
 }
 
 /// The unit files, each with the name systemd would load it under.
@@ -290,10 +413,11 @@ fn every_command_line_in_deploy_runs_a_real_strait_subcommand() {
     assert_real_command_line(&json_line("CMD "), "Dockerfile CMD");
 
     // The pod.
-    let args: Vec<String> =
-        serde_json::from_value(manifest("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"].clone())
-            .unwrap();
-    assert_real_command_line(&args, "Deployment args");
+    for r in renderings() {
+        let args: Vec<String> = serde_json::from_value(r.container()["args"].clone()).unwrap();
+        assert_eq!(args, ["run", "--config", "/etc/strait/strait.toml"], "{}", r.release);
+        assert_real_command_line(&args, &format!("{} Deployment args", r.release));
+    }
 }
 
 #[test]
