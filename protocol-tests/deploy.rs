@@ -400,7 +400,17 @@ fn every_command_line_in_deploy_runs_a_real_strait_subcommand() {
     assert_eq!(exec_start(template)[1..], ["run", "--config", "/etc/strait/%i.toml"]);
     assert!(template.contains("EnvironmentFile=-/etc/default/strait-%i\n"));
 
-    // The image: ENTRYPOINT strait, CMD its arguments.
+    // The pod.
+    for r in renderings() {
+        let args: Vec<String> = serde_json::from_value(r.container()["args"].clone()).unwrap();
+        assert_eq!(args, ["run", "--config", "/etc/strait/strait.toml"], "{}", r.release);
+        assert_real_command_line(&args, &format!("{} Deployment args", r.release));
+    }
+}
+
+#[test]
+fn the_image_runs_strait_as_a_non_root_user_and_exposes_the_metrics_port() {
+    // ENTRYPOINT strait, CMD its arguments.
     let dockerfile = String::from_utf8(read(deploy("container/Dockerfile"))).unwrap();
     let json_line = |key: &str| -> Vec<String> {
         let line = dockerfile
@@ -410,14 +420,21 @@ fn every_command_line_in_deploy_runs_a_real_strait_subcommand() {
         serde_json::from_str(line.trim()).unwrap()
     };
     assert_eq!(json_line("ENTRYPOINT "), ["/usr/local/bin/strait"]);
+    assert!(
+        dockerfile.contains("\nCOPY strait /usr/local/bin/strait\n"),
+        "{dockerfile}"
+    );
+    let user = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER line");
+    assert!(
+        user.split(':').all(|id| id.parse::<u32>().is_ok_and(|id| id != 0)),
+        "USER {user}"
+    );
+    let metrics = &renderings()[0].values["metrics"]["port"];
+    assert!(dockerfile.contains(&format!("\nEXPOSE {metrics}\n")), "{dockerfile}");
     assert_real_command_line(&json_line("CMD "), "Dockerfile CMD");
-
-    // The pod.
-    for r in renderings() {
-        let args: Vec<String> = serde_json::from_value(r.container()["args"].clone()).unwrap();
-        assert_eq!(args, ["run", "--config", "/etc/strait/strait.toml"], "{}", r.release);
-        assert_real_command_line(&args, &format!("{} Deployment args", r.release));
-    }
 }
 
 #[test]

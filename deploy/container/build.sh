@@ -10,10 +10,15 @@ bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/strait"
 version=$("$bin" --version | cut -d' ' -f2)
 image=${1:-strait:$version}
 
+if ! docker info >/dev/null 2>&1; then
+  echo "container: no Docker engine answers here; the binary is $bin" >&2
+  exit 1
+fi
+
 # The build context is a folder with the binary alone, not the repository and its target/.
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-cp "$bin" "$context/strait"
+install -m 0755 "$bin" "$context/strait"
 docker build -f deploy/container/Dockerfile -t "$image" "$context"
 docker run --rm "$image" --version
 echo "container: built $image"
