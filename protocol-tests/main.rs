@@ -1,9 +1,11 @@
 //! strait's protocol tests, in one binary: the wire layer against batches from real
 //! producers, the client and the mirror against real brokers (librdkafka's mock cluster,
-//! Tansu) and real clients (confluent-kafka, kafka-python, kcat).
+//! Tansu) and real clients (confluent-kafka, kafka-python, kcat); the deployment files in deploy/
+//! against the Kubernetes schemas, systemd and the binary.
 
 mod cli;
 mod client;
+mod deploy;
 mod faults;
 mod golden;
 mod harness;

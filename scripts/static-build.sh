@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --target x86_64-unknown-linux-musl
-bin=target/x86_64-unknown-linux-musl/release/strait
+bin=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/strait
 verdict=$(ldd "$bin" 2>&1 || true)
 case "$verdict" in
   *"not a dynamic executable"*|*"statically linked"*) ;;
