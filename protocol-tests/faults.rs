@@ -165,3 +165,97 @@ fn an_unreachable_target_partition_stalls_no_other() {
     eprintln!("stuck target partition: 1200 records, {duplicates} duplicates");
     assert!(strait.stop().success());
 }
+
+fn gap_config(source: &str, target: &str, policy: &str) -> String {
+    format!(
+        "[clusters.src]\nbootstrap = [\"{source}\"]\n[clusters.dst]\nbootstrap = [\"{target}\"]\n\n\
+         [[mirror]]\nname = \"gap\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.gap\"]\n\
+         heartbeat_interval_ms = 0\non_offset_out_of_range = \"{policy}\"\n"
+    )
+}
+
+/// Writes `count` records of about 1 KB from `start` to the one partition of f.gap.
+fn produce_padded(bootstrap: &str, start: usize, count: usize) {
+    let (start, count) = (start.to_string(), count.to_string());
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            "f.gap",
+            "--start",
+            &start,
+            "--count",
+            &count,
+            "--partitions",
+            "1",
+            "--pad",
+            "1000",
+        ],
+    );
+}
+
+/// The source's first offset: the offset of the first record a consumer gets.
+fn log_start(bootstrap: &str) -> i64 {
+    consume_within(bootstrap, &["f.gap"], 1, "read_committed", 10)[0].offset
+}
+
+#[test]
+fn data_deleted_under_the_position_is_reported_with_its_gap_then_handled_per_policy() {
+    let mut source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    source.command("topic f.gap 1");
+    let path = write_config("gap", &gap_config(&source.bootstrap, &target.bootstrap, "earliest"));
+    let config = path.to_str().unwrap();
+    let strait = Strait::start(&["run", "--config", config]);
+    produce_padded(&source.bootstrap, 0, 100);
+    assert_eq!(consume(&target.bootstrap, &["f.gap"], 100, "read_committed").len(), 100);
+    assert!(strait.stop().success());
+
+    // While strait is away, retention (the mock cluster keeps about 5 MB per partition)
+    // deletes records it has not copied yet.
+    produce_padded(&source.bootstrap, 100, 12_000);
+    let start = log_start(&source.bootstrap);
+    assert!(start > 100, "the mock cluster deleted nothing: log start {start}");
+    let strait = Strait::start(&["run", "--config", config]);
+    let expect = 100 + (12_100 - start as usize);
+    let got = consume_within(&target.bootstrap, &["f.gap"], expect, "read_committed", 20);
+    assert_eq!(
+        got.len(),
+        expect,
+        "the target holds the first 100 and everything from {start}"
+    );
+    let seqs: Vec<u64> = got.iter().map(seq_of).collect();
+    assert_eq!(
+        seqs[99..101],
+        [99, start as u64],
+        "the gap is exactly the deleted records"
+    );
+    let gap = format!("{} records were deleted before strait copied them", start - 100);
+    assert!(strait.log_shows(&gap), "the gap is reported: {}", strait.log_text());
+    assert!(strait.stop().success());
+
+    // With `fail`, the same situation stops the flow with the gap named.
+    write_config("gap", &gap_config(&source.bootstrap, &target.bootstrap, "fail"));
+    produce_padded(&source.bootstrap, 12_100, 12_000);
+    let mut strait = Strait::start(&["run", "--config", config]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = strait.exited() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strait kept running: {}",
+            strait.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = strait.log_text();
+    assert!(
+        log.contains("gap: f.gap/0: source offset") && log.contains("records were deleted"),
+        "{log}"
+    );
+}

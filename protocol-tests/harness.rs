@@ -314,6 +314,11 @@ impl Strait {
         }
     }
 
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// SIGHUP: `strait run` reads its config file again.
     pub fn hangup(&self) {
         signal(&self.child, "HUP");

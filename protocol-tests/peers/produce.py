@@ -14,9 +14,9 @@ import security
 BASE_TS = 1_700_000_000_000
 
 
-def record(i, client):
+def record(i, client, pad=0):
     key = None if i % 7 == 3 else f"k{i}".encode()
-    value = None if i % 11 == 5 else (f"v{i}-" * (i % 13)).encode()
+    value = None if i % 11 == 5 else (f"v{i}-" * (i % 13)).encode() + b"p" * pad
     headers = [("seq", str(i).encode()), ("dup", b"a"), ("dup", b"b")]
     if client == "confluent" and i % 5 == 0:
         headers.append(("nullh", None))
@@ -49,7 +49,7 @@ def confluent(args, plan):
         if outcome:
             p.begin_transaction()
         for _ in range(count):
-            key, value, headers, ts = record(i, "confluent")
+            key, value, headers, ts = record(i, "confluent", args.pad)
             p.produce(args.topic, key=key, value=value, headers=headers, timestamp=ts,
                       partition=i % args.partitions, on_delivery=report)
             if outcome == "abort":
@@ -110,6 +110,7 @@ def main():
     ap.add_argument("--timeout-ms", type=int, default=60000, help="delivery timeout (confluent client only)")
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")
     ap.add_argument("--create", action="store_true", help="create the topic first (brokers without auto-creation)")
+    ap.add_argument("--pad", type=int, default=0, help="bytes added to each non-null value (confluent client only)")
     args = ap.parse_args()
     if args.create:
         create_topic(args)

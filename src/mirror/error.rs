@@ -34,7 +34,7 @@ pub enum MirrorError {
         source_topic: String,
         target_topic: String,
     },
-    #[error("flow {flow}: {topic}/{partition}: source offset {position} is out of range (log starts at {log_start}); {lost} records were deleted before strait copied them; policy on_offset_out_of_range = fail")]
+    #[error("flow {flow}: {topic}/{partition}: source offset {position} is out of range (log starts at {log_start}): {lost} records were deleted before strait copied them")]
     OutOfRange {
         flow: String,
         topic: String,
