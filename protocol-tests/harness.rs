@@ -314,6 +314,11 @@ impl Strait {
         }
     }
 
+    /// SIGTERM without waiting: what strait does while stopping can be watched.
+    pub fn terminate(&self) {
+        signal(&self.child, "TERM");
+    }
+
     /// The exit status, if the process has ended.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().unwrap()

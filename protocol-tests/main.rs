@@ -13,5 +13,6 @@ mod metrics;
 mod mirror;
 mod probe;
 mod proxy;
+mod proxy_faults;
 mod reload;
 mod security;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::harness::*;
 
 /// A proxy in front of `upstream`, listening on 127.0.0.1; returns it and its bootstrap.
-fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
+pub(crate) fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let base = free_port_base(4).to_string();
@@ -23,7 +23,9 @@ fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
         "--advertise",
         "127.0.0.1",
     ];
-    args.extend(["--port-base", &base]);
+    if !extra.contains(&"--port-base") {
+        args.extend(["--port-base", &base]);
+    }
     args.extend(extra);
     let strait = Strait::start(&args);
     wait_for_port(&listen, Duration::from_secs(10));
@@ -227,7 +229,7 @@ fn a_client_that_can_only_reach_the_proxy_works_against_brokers_advertising_inte
 }
 
 /// Sends one raw frame and reads one answer frame (None if the connection closed).
-fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(body);
     stream.write_all(&frame).ok()?;
@@ -238,7 +240,7 @@ fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
     Some(answer)
 }
 
-fn api_versions_request(version: i16, correlation: i32) -> Vec<u8> {
+pub(crate) fn api_versions_request(version: i16, correlation: i32) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&18i16.to_be_bytes());
     b.extend_from_slice(&version.to_be_bytes());

@@ -1,0 +1,224 @@
+//! The proxy under trouble: garbage floods beside good clients, a broker restarting
+//! behind it, brokers it could not see at startup, requests in flight at SIGTERM, and
+//! the DescribeCluster answer a newer admin client relies on.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use crate::proxy::{api_versions_request, proxy, raw_round_trip};
+
+/// Bytes a hostile or broken client might send, one connection each.
+fn garbage(round: usize) -> Vec<u8> {
+    match round % 5 {
+        0 => vec![0x7f, 0xff, 0xff, 0xff, 1, 2, 3],      // a 2 GB frame
+        1 => vec![0xff, 0xff, 0xff, 0xf0, 9],            // a negative length
+        2 => vec![0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef],   // a frame too short for a header
+        3 => vec![0, 0, 0, 40, 0, 3, 0, 12, 0, 0, 0, 1], // a header, then silence and close
+        _ => (0..64u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(round as u8))
+            .collect(),
+    }
+}
+
+#[test]
+fn a_flood_of_garbage_connections_leaves_good_clients_undisturbed() {
+    let mock = MockCluster::start(3);
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let flooders: Vec<_> = (0..4)
+        .map(|t| {
+            let (stop, sent, listen) = (stop.clone(), sent.clone(), listen.clone());
+            std::thread::spawn(move || {
+                let mut round = t;
+                while !stop.load(Ordering::SeqCst) {
+                    if let Ok(mut s) = TcpStream::connect(&listen) {
+                        let _ = s.write_all(&garbage(round));
+                        sent.fetch_add(1, Ordering::SeqCst);
+                    }
+                    round += 4;
+                }
+            })
+        })
+        .collect();
+    produce_records(&listen, "flooded", 0, 2000, "lz4", "confluent");
+    let got = consume(&listen, &["flooded"], 2000, "read_committed");
+    stop.store(true, Ordering::SeqCst);
+    flooders.into_iter().for_each(|f| f.join().unwrap());
+    let seqs: HashSet<u64> = got.iter().map(seq_of).collect();
+    assert_eq!(seqs.len(), 2000, "every record went through the proxy during the flood");
+    let flood = sent.load(Ordering::SeqCst);
+    assert!(flood >= 100, "only {flood} garbage connections were made");
+    assert!(strait.log_shows("connection closed"), "{}", strait.log_text());
+    eprintln!("garbage flood: {flood} hostile connections while 2000 records went through");
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn clients_recover_through_the_proxy_when_a_broker_goes_down_and_up() {
+    let mut mock = MockCluster::start(3);
+    mock.command("topic bounced 4");
+    for p in 0..4 {
+        mock.command(&format!("leader bounced {p} {}", 1 + p % 3));
+    }
+    let (strait, listen) = proxy(&mock.bootstrap, &[]);
+    let target = listen.clone();
+    let producer = std::thread::spawn(move || {
+        for start in (0..4000).step_by(500) {
+            produce_records(&target, "bounced", start, 500, "none", "confluent");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    mock.command("down 2");
+    std::thread::sleep(Duration::from_secs(3));
+    mock.command("up 2");
+    producer.join().unwrap();
+    let got = consume_within(&listen, &["bounced"], 4000, "read_committed", 20);
+    let seqs: HashSet<u64> = got.iter().map(seq_of).collect();
+    assert_eq!(
+        seqs.len(),
+        4000,
+        "every record arrives through the proxy after the restart"
+    );
+    assert!(strait.stop().success());
+}
+
+/// Relays one TCP listener to `to`, one thread pair per connection.
+fn start_relay(listener: TcpListener, to: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c, mut u) = (client, upstream);
+            std::thread::spawn(move || std::io::copy(&mut c2, &mut u2));
+            std::thread::spawn(move || std::io::copy(&mut u, &mut c));
+        }
+    });
+}
+
+#[test]
+fn brokers_the_proxy_could_not_see_at_startup_get_listeners_when_they_appear() {
+    let mock = MockCluster::start(3);
+    // The upstream bootstrap address answers nothing yet.
+    let late = format!("127.0.0.1:{}", free_port());
+    let (strait, listen) = proxy(&late, &[]);
+    assert!(
+        strait.log_shows("cannot read upstream metadata yet"),
+        "{}",
+        strait.log_text()
+    );
+    start_relay(
+        TcpListener::bind(&late).unwrap(),
+        mock.bootstrap.split(',').next().unwrap().to_owned(),
+    );
+    produce_records(&listen, "late", 0, 300, "none", "confluent");
+    assert_eq!(consume(&listen, &["late"], 300, "read_committed").len(), 300);
+    let brokers = list(&listen).brokers;
+    assert_eq!(brokers.len(), 3, "{brokers:?}");
+    assert!(strait.log_shows("broker listener open"), "{}", strait.log_text());
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn requests_in_flight_at_sigterm_are_answered_before_the_proxy_exits() {
+    let mut mock = MockCluster::start(1);
+    let (mut strait, listen) = proxy(&mock.bootstrap, &[]);
+    mock.command("rtt 1 1500");
+    let mut client = TcpStream::connect(&listen).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let asked = Instant::now();
+    let answer = std::thread::spawn(move || raw_round_trip(&mut client, &api_versions_request(0, 42)));
+    std::thread::sleep(Duration::from_millis(300));
+    strait.terminate();
+    let answer = answer.join().unwrap().expect("the request in flight is answered");
+    assert_eq!(&answer[..4], &42i32.to_be_bytes());
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1400),
+        "the answer waited for the broker"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = strait.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not exit: {}",
+            strait.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{}", strait.log_text());
+    assert!(TcpStream::connect(&listen).is_err(), "a stopped proxy accepts nothing");
+}
+
+/// DescribeCluster v0 (flexible), as an admin client sends it.
+fn describe_cluster_request(correlation: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&60i16.to_be_bytes());
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&correlation.to_be_bytes());
+    b.extend_from_slice(&1i16.to_be_bytes());
+    b.extend_from_slice(b"t");
+    b.extend_from_slice(&[0, 0, 0]); // header tags; include_cluster_authorized_operations; body tags
+    b
+}
+
+/// The (node, host, port) of each broker in a DescribeCluster v0 answer. Test-only:
+/// every length here fits one varint byte.
+fn described_brokers(answer: &[u8]) -> Vec<(i32, String, i32)> {
+    let i32_at = |at: usize| i32::from_be_bytes(answer[at..at + 4].try_into().unwrap());
+    // correlation id, header tags, throttle, error code, null error message
+    let mut at = 4 + 1 + 4 + 2 + 1;
+    at += answer[at] as usize; // cluster id: length + 1, then the bytes
+    at += 4; // controller
+    let count = answer[at] as usize - 1;
+    at += 1;
+    let mut brokers = Vec::new();
+    for _ in 0..count {
+        let node = i32_at(at);
+        let host_len = answer[at + 4] as usize - 1;
+        let host = String::from_utf8(answer[at + 5..at + 5 + host_len].to_vec()).unwrap();
+        at += 5 + host_len;
+        brokers.push((node, host, i32_at(at)));
+        at += 4;
+        at += answer[at].max(1) as usize; // rack: null (0) or length + 1
+        at += 1; // tags
+    }
+    brokers
+}
+
+#[test]
+fn describe_cluster_through_the_proxy_names_only_the_proxy() {
+    let tansu = Tansu::start();
+    let mut direct = TcpStream::connect(&tansu.bootstrap).unwrap();
+    let upstream = described_brokers(&raw_round_trip(&mut direct, &describe_cluster_request(1)).unwrap());
+    let (node, _, _) = upstream[0].clone();
+    // Broker N listens on base + N: pick a base that puts this node on a free port.
+    let base = (free_port() as i32 - node).to_string();
+    let (strait, listen) = proxy(&tansu.bootstrap, &["--port-base", &base]);
+    let mut through = TcpStream::connect(&listen).unwrap();
+    through.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let answer = raw_round_trip(&mut through, &describe_cluster_request(2)).expect("an answer");
+    let rewritten = described_brokers(&answer);
+    let port: i32 = base.parse::<i32>().unwrap() + node;
+    assert_eq!(
+        rewritten,
+        [(node, "127.0.0.1".to_owned(), port)],
+        "upstream said {upstream:?}"
+    );
+    let mut broker = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    broker.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(
+        raw_round_trip(&mut broker, &api_versions_request(0, 3)).is_some(),
+        "the advertised broker port answers"
+    );
+    assert!(strait.stop().success());
+}
