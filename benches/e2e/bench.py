@@ -262,6 +262,8 @@ def proxy_run(via_proxy, count, round_no):
         c = run_json([PY, os.path.join(HERE, "read_back.py"), "--bootstrap", bootstrap, "--expect", str(count)], "read_back")
         row.update(produce=p["bytes"] / MB / p["seconds"], consume=c["records"] * RECORD / MB / c["seconds"],
                    moved=p["bytes"] + c["records"] * RECORD)
+        row["latency"] = run_json([PY, os.path.join(HERE, "latency.py"), "--bootstrap", bootstrap, "--topic", TOPIC],
+                                  "latency")
         if proxy:
             row["cpu"], row["rss"] = cpu_seconds(proxy.pid), peak_rss_mb(proxy.pid)
             stop(proxy)
@@ -275,10 +277,29 @@ def proxy_summary(runs):
     out = {"path": runs[0]["path"], "n": len(runs)}
     for k in ("produce", "consume"):
         out[k], out[k + "_all"] = statistics.median(r[k] for r in runs), [r[k] for r in runs]
+    for kind in LATENCY_KINDS:
+        for q in ("p50", "p99"):
+            out[f"{kind}_{q}"] = statistics.median(r["latency"][kind][q] for r in runs)
     if "cpu" in runs[0]:
         out["cpu_per_gb"] = statistics.median(r["cpu"] / (r["moved"] / MB / 1024) for r in runs)
         out["rss"] = max(r["rss"] for r in runs)
     return out
+
+
+LATENCY_KINDS = ("api_versions", "metadata")
+
+
+def latency_lines(d, p):
+    """Request latency direct and through the proxy, and what the proxy adds."""
+    lines = ["", "## Proxy request latency (one connection, requests one after another, while a producer writes "
+             "2000 records/s through the same path; µs, median of the rounds)", "",
+             "| request | direct p50 | direct p99 | proxy p50 | proxy p99 | added p50 | added p99 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind in LATENCY_KINDS:
+        dp50, dp99, pp50, pp99 = (x[f"{kind}_{q}"] for x in (d, p) for q in ("p50", "p99"))
+        what = "ApiVersions v0 (bytes passed through)" if kind == "api_versions" else "Metadata v1 (decoded and rewritten)"
+        lines.append(f"| {what} | {dp50:.0f} | {dp99:.0f} | {pp50:.0f} | {pp99:.0f} | {pp50 - dp50:.0f} | {pp99 - dp99:.0f} |")
+    return lines
 
 
 def port_free(port):
@@ -341,6 +362,9 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
         for way in ("produce", "consume"):
             ratio = p[way] / d[way]
             lines.append(f"| lz4 | proxy {way} ≥ 95% of direct | {p[way]:.1f} vs {d[way]:.1f} MB/s | {verdict(ratio >= 0.95, f'{100 * ratio:.1f}%')} |")
+        added = max(p[f"{k}_p99"] - d[f"{k}_p99"] for k in LATENCY_KINDS)
+        lines.append(f"| — | proxy p99 added latency < 100 µs at moderate load | {added:.0f} µs (worst request kind) | "
+                     f"{verdict(added < 100, f'{added:.0f} µs')} |")
         spread = lambda r, k: "/".join(f"{v:.0f}" for v in r[k + "_all"])
         lines += ["", f"## Proxy ({args.proxy_mb} MiB, lz4, acks=all, 1 KB records; median of {d['n']} alternating rounds, each on a fresh cluster)", "",
                   "| path | produce MB/s | consume MB/s | produce vs direct | consume vs direct | proxy CPU s / GB carried | proxy peak RSS MB | rounds (produce; consume MB/s) |",
@@ -348,6 +372,7 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
                   f"| direct to the mock cluster | {d['produce']:.1f} | {d['consume']:.1f} | 100% | 100% | | | {spread(d, 'produce')}; {spread(d, 'consume')} |",
                   f"| through strait proxy | {p['produce']:.1f} | {p['consume']:.1f} | {100 * p['produce'] / d['produce']:.0f}% | "
                   f"{100 * p['consume'] / d['consume']:.0f}% | {p['cpu_per_gb']:.2f} | {p['rss']:.1f} | {spread(p, 'produce')}; {spread(p, 'consume')} |"]
+        lines += latency_lines(d, p)
     lines += ["", "## Where the time went (diagnostics)", "",
               "| source codec | contender | seeding producer MB/s | s until the target has: 1 record | 50% | 90% | 100% | "
               "source mock CPU s | target mock CPU s | replicator CPU s | replicator CPU % of wall |",

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::forward::{stamp_all, ForwardError, ForwardSettings};
+use super::forward::{ForwardError, ForwardSettings};
 use super::heartbeat;
-use super::in_flight::{Forwarded, InFlight, Key, Stamped};
+use super::in_flight::{Forwarded, InFlight, Key, Outgoing};
 use super::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats, MirrorMetrics, PartitionLabels};
 use super::progress::{self, Progress};
 use super::select::{select, Held};
@@ -462,7 +462,7 @@ impl Flow {
                 advanced.push((key, next));
                 continue;
             }
-            self.start_forward(key, next, &batches)?;
+            self.start_forward(key, next, batches);
         }
         let fenced = self.collect_forwards(all_in_flight, &mut advanced).await?;
         self.catching_up = had_data || !self.forwards.is_empty();
@@ -529,32 +529,28 @@ impl Flow {
         Ok(selection.next_offset.map(|next| (next, selection.batches)))
     }
 
-    /// Stamps a partition's batches with the flow's producer and starts producing them.
-    fn start_forward(&mut self, key: Key, next: i64, source: &[Batch]) -> Result<(), MirrorError> {
-        let state = &self.partitions[&key];
-        let (batches, next_sequence) =
-            stamp_all(source, &self.settings, self.producer, state.sequence).map_err(|e| self.batch_err(&key, e))?;
-        let stamped = Stamped {
+    /// Starts stamping a partition's batches with the flow's producer and producing them.
+    fn start_forward(&mut self, key: Key, next: i64, batches: Vec<Batch>) {
+        let Some(state) = self.partitions.get_mut(&key) else {
+            return;
+        };
+        state.in_flight = true;
+        let outgoing = Outgoing {
             target_topic: state.target_topic.clone(),
+            sequence: state.sequence,
+            stats: ForwardStats::of(&batches),
             key,
             batches,
             next,
-            next_sequence,
             producer: self.producer,
-            stats: ForwardStats::of(source),
+            settings: self.settings,
         };
-        if let Some(state) = self.partitions.get_mut(&stamped.key) {
-            state.in_flight = true;
-        }
-        self.in_flight_bytes().inc_by(stamped.stats.bytes as i64);
-        let retries = self.metrics.errors.get_or_create(&super::metrics::ErrorLabels {
+        self.in_flight_bytes().inc_by(outgoing.stats.bytes as i64);
+        let retries = self.metrics.errors.get_or_create(&ErrorLabels {
             flow: self.cfg.name.clone(),
             kind: kind::PRODUCE_RETRY.to_owned(),
         });
-        let timeout = self.settings.produce_timeout_ms;
-        self.forwards
-            .start(self.target.clone(), stamped, timeout, retries.clone());
-        Ok(())
+        self.forwards.start(self.target.clone(), outgoing, retries.clone());
     }
 
     /// Takes the forwards that finished (with `wait`, at least one): acknowledged

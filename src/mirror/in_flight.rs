@@ -7,24 +7,26 @@ use std::sync::Arc;
 use prometheus_client::metrics::counter::Counter;
 use tokio::task::JoinSet;
 
-use super::forward::{produce_acked, ForwardError};
+use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::Cluster;
-use crate::wire::batch::PatchedBatch;
+use crate::wire::batch::Batch;
 
 pub type Key = (String, i32);
 
-/// One partition's batches, stamped and ready to produce.
-pub struct Stamped {
+/// One partition's selected source batches, to be stamped and produced.
+pub struct Outgoing {
     pub key: Key,
     pub target_topic: String,
-    pub batches: Vec<PatchedBatch>,
+    pub batches: Vec<Batch>,
     /// The source offset after the last batch: the progress once acknowledged.
     pub next: i64,
-    pub next_sequence: i32,
-    /// The producer whose id and epoch the batches carry.
+    /// The sequence of the first batch.
+    pub sequence: i32,
+    /// The producer whose id and epoch the batches get.
     pub producer: ProducerIdentity,
+    pub settings: ForwardSettings,
     pub stats: ForwardStats,
 }
 
@@ -48,16 +50,27 @@ impl InFlight {
         self.tasks.is_empty()
     }
 
-    /// Starts producing; `retries` counts the retriable failures met on the way.
-    pub fn start(&mut self, target: Arc<Cluster>, s: Stamped, timeout_ms: i32, retries: Counter) {
+    /// Stamps the batches off the async workers (CRC checks, and recompression when the
+    /// flow asks for it, are CPU work that several partitions then share across cores),
+    /// then produces them; `retries` counts the retriable failures met on the way.
+    pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
         self.tasks.spawn(async move {
-            let result = produce_acked(target, &s.target_topic, s.key.1, &s.batches, timeout_ms, &retries).await;
+            let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
+            let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
+            let (result, next_sequence) = match stamping.await.expect("stamping panicked") {
+                Ok((stamped, next_sequence)) => {
+                    let timeout = o.settings.produce_timeout_ms;
+                    let produced = produce_acked(target, &o.target_topic, o.key.1, &stamped, timeout, &retries).await;
+                    (produced, next_sequence)
+                }
+                Err(e) => (Err(ForwardError::Batch(e)), sequence),
+            };
             Forwarded {
-                key: s.key,
-                next: s.next,
-                next_sequence: s.next_sequence,
-                producer: s.producer,
-                stats: s.stats,
+                key: o.key,
+                next: o.next,
+                next_sequence,
+                producer: o.producer,
+                stats: o.stats,
                 result,
             }
         });
