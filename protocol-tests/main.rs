@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod dashboard;
 mod faults;
 mod golden;
 mod harness;

@@ -227,7 +227,7 @@ fn a_client_that_can_only_reach_the_proxy_works_against_brokers_advertising_inte
 }
 
 /// Sends one raw frame and reads one answer frame (None if the connection closed).
-fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn raw_round_trip(stream: &mut TcpStream, body: &[u8]) -> Option<Vec<u8>> {
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(body);
     stream.write_all(&frame).ok()?;
