@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// One GET; the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("metrics endpoint {addr}: {e}"));
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut answer = String::new();
@@ -27,7 +27,7 @@ fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// Scrapes until `done` holds for the text, or panics with the last scrape.
-fn scrape_until(addr: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
+pub(crate) fn scrape_until(addr: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, text) = get(addr, "/metrics");
