@@ -371,3 +371,36 @@ fn start_latest_skips_history_and_new_topics_are_picked_up_while_running() {
     assert_same(&source.bootstrap, &target.bootstrap, "live.new", "live.new", 30);
     assert!(strait.stop().success());
 }
+
+#[test]
+fn partitions_added_to_a_source_topic_are_picked_up_while_running() {
+    let mut source = MockCluster::start(1);
+    let mut target = MockCluster::start(1);
+    source.command("topic g.grow 2");
+    // Neither peer can add partitions by API, so the target has room from the start.
+    target.command("topic g.grow 4");
+    let config = format!(
+        "[clusters.src]\nbootstrap = [\"{}\"]\n[clusters.dst]\nbootstrap = [\"{}\"]\n\n[[mirror]]\nname = \"grow\"\n\
+         source = \"src\"\ntarget = \"dst\"\ntopics = [\"g\\\\..*\"]\ntopic_refresh_secs = 1\nheartbeat_interval_ms = 0\n",
+        source.bootstrap, target.bootstrap
+    );
+    let strait = Strait::start(&["run", "--config", write_config("grow", &config).to_str().unwrap()]);
+    assert!(strait.log_shows("topic=g.grow partition=1"), "{}", strait.log_text());
+    // The mock cluster cannot grow a topic in place: the empty topic comes back with four
+    // partitions, which is what a growing topic looks like to strait.
+    source.command("delete g.grow");
+    source.command("topic g.grow 4");
+    produce_records(&source.bootstrap, "g.grow", 0, 400, "lz4", "confluent");
+    let got = consume_within(&target.bootstrap, &["g.grow"], 400, "read_committed", 20);
+    let seqs: BTreeMap<i32, usize> = got.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.p).or_default() += 1;
+        m
+    });
+    assert_eq!(
+        seqs,
+        BTreeMap::from([(0, 100), (1, 100), (2, 100), (3, 100)]),
+        "per partition"
+    );
+    assert!(strait.log_shows("topic=g.grow partition=3"), "{}", strait.log_text());
+    assert!(strait.stop().success());
+}

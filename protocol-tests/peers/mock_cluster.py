@@ -10,6 +10,7 @@ fault-injection functions, `rd_kafka_mock_*`), from the library confluent-kafka 
     rtt BROKER MS                   add round-trip latency to a broker
     errors APIKEY CODE COUNT        the next COUNT requests of APIKEY fail with CODE
     topic NAME PARTITIONS           create a topic with that many partitions
+    delete NAME                     delete a topic (with `topic`, it comes back bigger)
     coordinator GROUP BROKER        make a broker the coordinator of a consumer group
 """
 import ctypes
@@ -37,6 +38,7 @@ def load():
     lib.rd_kafka_mock_broker_set_rtt.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int]
     lib.rd_kafka_mock_topic_create.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
     lib.rd_kafka_mock_coordinator_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int32]
+    lib.rd_kafka_mock_topic_delete.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.rd_kafka_mock_push_request_errors_array.argtypes = [
         ctypes.c_void_p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
     lib.rd_kafka_mock_push_request_errors_array.restype = None
@@ -71,6 +73,8 @@ def run(lib, mc, words):
 
     if name == "coordinator":
         return lib.rd_kafka_mock_coordinator_set(mc, b"group", args[0].encode(), int(args[1]))
+    if name == "delete":
+        return lib.rd_kafka_mock_topic_delete(mc, args[0].encode())
     if name == "topic":
         return lib.rd_kafka_mock_topic_create(mc, args[0].encode(), int(args[1]), 1)
     raise ValueError(f"unknown command {name}")
