@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::forward::{stamp_all, ForwardError, ForwardSettings};
 use super::heartbeat;
@@ -28,7 +29,7 @@ use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::{IsolationChoice, MirrorConfig, OutOfRangePolicy, StartChoice};
 use crate::wire::batch::Batch;
-use crate::wire::fetch::FetchPartition;
+use crate::wire::fetch::{FetchPartition, FetchResponse};
 
 struct PartitionState {
     target_topic: String,
@@ -414,11 +415,17 @@ impl Flow {
         let options = self.fetch_options();
         let mut fetches = JoinSet::new();
         for (leader, specs) in by_leader {
-            let source = self.source.clone();
-            fetches.spawn(async move {
-                let conn = source.broker(leader).await?;
-                fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))
-            });
+            // Spans are at debug level, so with export off and the usual log filter they
+            // cost a callsite check. Counts go out as i64: the OpenTelemetry layer
+            // exports unsigned ones as text.
+            let span = tracing::debug_span!(
+                "fetch",
+                flow = %self.cfg.name,
+                broker = leader,
+                partitions = specs.len() as i64,
+                bytes = tracing::field::Empty,
+            );
+            fetches.spawn(fetch_from(self.source.clone(), leader, specs, options).instrument(span));
         }
         let mut out = Vec::new();
         while let Some(joined) = fetches.join_next().await {
@@ -534,6 +541,17 @@ impl Flow {
         let state = &self.partitions[&key];
         let (batches, next_sequence) =
             stamp_all(source, &self.settings, self.producer, state.sequence).map_err(|e| self.batch_err(&key, e))?;
+        let stats = ForwardStats::of(source);
+        let span = tracing::debug_span!(
+            "forward",
+            flow = %self.cfg.name,
+            topic = %key.0,
+            partition = key.1,
+            target_topic = %state.target_topic,
+            batches = batches.len() as i64,
+            records = stats.records as i64,
+            bytes = stats.bytes as i64,
+        );
         let stamped = Stamped {
             target_topic: state.target_topic.clone(),
             key,
@@ -541,7 +559,8 @@ impl Flow {
             next,
             next_sequence,
             producer: self.producer,
-            stats: ForwardStats::of(source),
+            stats,
+            span,
         };
         if let Some(state) = self.partitions.get_mut(&stamped.key) {
             state.in_flight = true;
@@ -641,6 +660,9 @@ impl Flow {
     }
 
     async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {
+        if advanced.is_empty() {
+            return Ok(());
+        }
         let progress: Vec<Progress<'_>> = advanced
             .iter()
             .filter_map(|((topic, partition), next)| {
@@ -653,7 +675,9 @@ impl Flow {
                 })
             })
             .collect();
+        let span = tracing::debug_span!("commit", flow = %self.cfg.name, partitions = progress.len() as i64);
         progress::commit(&self.target, &self.cfg.name, self.source.name(), &progress)
+            .instrument(span)
             .await
             .map_err(|e| self.err(e))?;
         for (key, next) in advanced {
@@ -702,4 +726,22 @@ impl Flow {
         }
         Ok(())
     }
+}
+
+/// One fetch request to one broker. Its span learns how many record bytes came back,
+/// counted only when someone collects the span.
+async fn fetch_from(
+    source: Arc<Cluster>,
+    leader: i32,
+    specs: Vec<FetchSpec>,
+    options: FetchOptions,
+) -> Result<FetchResponse, ClientError> {
+    let conn = source.broker(leader).await?;
+    let response = fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))?;
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        let records = response.topics.iter().flat_map(|t| &t.partitions);
+        span.record("bytes", records.map(|p| p.records.len() as i64).sum::<i64>());
+    }
+    Ok(response)
 }

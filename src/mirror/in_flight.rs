@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::forward::{produce_acked, ForwardError};
 use super::metrics::ForwardStats;
@@ -26,6 +27,8 @@ pub struct Stamped {
     /// The producer whose id and epoch the batches carry.
     pub producer: ProducerIdentity,
     pub stats: ForwardStats,
+    /// The forward's span: its produce requests are its children.
+    pub span: tracing::Span,
 }
 
 /// What a finished forward reports.
@@ -50,7 +53,8 @@ impl InFlight {
 
     /// Starts producing; `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, s: Stamped, timeout_ms: i32, retries: Counter) {
-        self.tasks.spawn(async move {
+        let span = s.span.clone();
+        let forward = async move {
             let result = produce_acked(target, &s.target_topic, s.key.1, &s.batches, timeout_ms, &retries).await;
             Forwarded {
                 key: s.key,
@@ -60,7 +64,8 @@ impl InFlight {
                 stats: s.stats,
                 result,
             }
-        });
+        };
+        self.tasks.spawn(forward.instrument(span));
     }
 
     /// The forwards that have finished; with `wait`, at least one unless none is under
