@@ -22,6 +22,8 @@ pub struct RunArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub otlp: super::telemetry::OtlpArgs,
 }
 
 /// The Prometheus endpoint option, shared by `run`, `mirror` and `proxy`.
@@ -44,10 +46,11 @@ impl MetricsArgs {
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+pub fn to_config(args: RunArgs) -> anyhow::Result<Config> {
     let mut config = config::load(&args.config)?;
     args.metrics.apply(&mut config)?;
-    run_config(config).await
+    args.otlp.apply(&mut config)?;
+    Ok(config)
 }
 
 fn restartable(e: &MirrorError) -> bool {
