@@ -9,6 +9,7 @@ mod golden;
 mod harness;
 mod metrics;
 mod mirror;
+mod otlp;
 mod probe;
 mod proxy;
 mod security;
