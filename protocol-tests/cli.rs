@@ -49,7 +49,10 @@ fn the_example_config_names_every_option_of_the_model() {
         else {
             continue;
         };
-        if field.contains(' ') || field.contains('(') || ["clusters", "mirror", "proxy", "metrics"].contains(&field) {
+        if field.contains(' ')
+            || field.contains('(')
+            || ["clusters", "mirror", "proxy", "metrics", "tracing"].contains(&field)
+        {
             continue;
         }
         let documented = example.lines().any(|l| {
@@ -120,6 +123,16 @@ fn broken_configs_are_refused_with_the_key_the_value_and_what_is_expected() {
         "level-without-codec",
         &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\ncompression_level=3\n"),
         &["compression_level", "gzip or zstd"],
+    );
+    rejected(
+        "https-collector",
+        "[tracing]\notlp_endpoint = \"https://collector:4318\"\n",
+        &["tracing.otlp_endpoint", "\"https://collector:4318\"", "plain http://"],
+    );
+    rejected(
+        "collector-without-port",
+        "[tracing]\notlp_endpoint = \"http://collector/\"\n",
+        &["tracing.otlp_endpoint", "http://HOST:PORT"],
     );
 }
 

@@ -12,6 +12,7 @@ mod golden;
 mod harness;
 mod metrics;
 mod mirror;
+mod otlp;
 mod probe;
 mod proxy;
 mod proxy_faults;

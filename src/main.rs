@@ -2,23 +2,33 @@
 
 mod cli;
 
+use anyhow::Context;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
-    cli::init_logging(&args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("strait: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(cli::dispatch(args.command)) {
+    match run(cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("strait: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Reads the config first: it says whether spans are exported, which logging needs to
+/// know when it starts.
+fn run(args: cli::Cli) -> anyhow::Result<()> {
+    let job = cli::prepare(args.command)?;
+    let telemetry = job.otlp_endpoint().map(cli::telemetry::Telemetry::start).transpose()?;
+    cli::init_logging(&args.log_format, telemetry.as_ref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let result = runtime.block_on(cli::dispatch(job));
+    // Outside the runtime, after every flow has stopped: their last spans go too.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    result
 }

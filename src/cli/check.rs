@@ -60,5 +60,8 @@ pub fn plan(config: &Config) -> String {
     if let Some(listen) = &config.metrics.listen {
         out += &format!("metrics: http://{listen}/metrics, /healthz, /readyz\n");
     }
+    if let Some(url) = &config.tracing.otlp_endpoint {
+        out += &format!("tracing: spans to {}/v1/traces\n", url.trim_end_matches('/'));
+    }
     out
 }

@@ -41,6 +41,8 @@ pub struct MirrorArgs {
     pub heartbeat_interval_ms: u64,
     #[command(flatten)]
     pub metrics: super::run::MetricsArgs,
+    #[command(flatten)]
+    pub otlp: super::telemetry::OtlpArgs,
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> anyhow::Result<T> {
@@ -61,10 +63,7 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     config.clusters.insert("target".into(), ClusterConfig::new(a.target));
     config.mirror.push(m);
     config.metrics.listen = a.metrics.metrics_listen;
+    config.tracing.otlp_endpoint = a.otlp.otlp_endpoint;
     strait::config::validate::validate(&config)?;
     Ok(config)
-}
-
-pub async fn run(args: MirrorArgs) -> anyhow::Result<()> {
-    super::run::run_config(to_config(args)?, None).await
 }

@@ -5,10 +5,15 @@ mod mirror;
 mod probe;
 mod proxy;
 mod run;
+pub mod telemetry;
 mod units;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use strait::config::Config;
 use tokio::sync::watch;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
 
 #[derive(Parser)]
 #[command(
@@ -45,26 +50,59 @@ pub enum Command {
     Probe(probe::ProbeArgs),
 }
 
-pub fn init_logging(format: &LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRAIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// What `main` runs. Flows and proxies come as a validated config, read before logging
+/// starts because it may name a span collector.
+pub enum Job {
+    Check(check::CheckArgs),
+    Probe(probe::ProbeArgs),
+    /// With the way to read the config again on SIGHUP when it came from a file.
+    Serve(Box<Config>, Option<run::Reread>),
+}
+
+impl Job {
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        match self {
+            Job::Serve(config, _) => config.tracing.otlp_endpoint.as_deref(),
+            Job::Check(_) | Job::Probe(_) => None,
+        }
     }
 }
 
-pub async fn dispatch(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Check(args) => check::run(args),
-        Command::Mirror(args) => mirror::run(*args).await,
-        Command::Proxy(args) => proxy::run(*args).await,
-        Command::Run(args) => run::run(args).await,
-        Command::Probe(args) => probe::run(args).await,
+pub fn prepare(command: Command) -> anyhow::Result<Job> {
+    Ok(match command {
+        Command::Check(args) => Job::Check(args),
+        Command::Probe(args) => Job::Probe(args),
+        Command::Mirror(args) => Job::Serve(Box::new(mirror::to_config(*args)?), None),
+        Command::Proxy(args) => Job::Serve(Box::new(proxy::to_config(*args)?), None),
+        Command::Run(args) => {
+            let reread = run::Reread::from(args);
+            Job::Serve(Box::new(reread.load()?), Some(reread))
+        }
+    })
+}
+
+/// Logs to stderr under `STRAIT_LOG`; with `telemetry`, strait's spans also go to the
+/// collector whatever `STRAIT_LOG` says, since each layer has its own filter.
+pub fn init_logging(format: &LogFormat, telemetry: Option<&telemetry::Telemetry>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRAIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let fmt = match format {
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+    };
+    let mut layers = vec![fmt];
+    layers.extend(telemetry.map(telemetry::Telemetry::layer));
+    tracing_subscriber::registry().with(layers).init();
+}
+
+pub async fn dispatch(job: Job) -> anyhow::Result<()> {
+    match job {
+        Job::Check(args) => check::run(args),
+        Job::Probe(args) => probe::run(args).await,
+        Job::Serve(config, reread) => run::run_config(*config, reread).await,
     }
 }
 

@@ -28,6 +28,8 @@ pub struct ProxyArgs {
     pub name: String,
     #[command(flatten)]
     pub metrics: super::run::MetricsArgs,
+    #[command(flatten)]
+    pub otlp: super::telemetry::OtlpArgs,
 }
 
 pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
@@ -41,10 +43,7 @@ pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
         .insert("upstream".into(), ClusterConfig::new(a.upstream));
     config.proxy.push(p);
     config.metrics.listen = a.metrics.metrics_listen;
+    config.tracing.otlp_endpoint = a.otlp.otlp_endpoint;
     strait::config::validate::validate(&config)?;
     Ok(config)
-}
-
-pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    super::run::run_config(to_config(args)?, None).await
 }

@@ -2,7 +2,7 @@
 //! a retry can fix, all stopped together on SIGINT or SIGTERM; SIGHUP applies a changed
 //! config file without pausing what it did not change.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -20,6 +20,8 @@ pub struct RunArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub otlp: super::telemetry::OtlpArgs,
 }
 
 /// The Prometheus endpoint option, shared by `run`, `mirror` and `proxy`.
@@ -33,24 +35,45 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     /// Puts the option into the config, which then validates it like the file's own.
-    pub fn apply(self, config: &mut Config) -> anyhow::Result<()> {
+    pub fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
         if self.metrics_listen.is_some() {
-            config.metrics.listen = self.metrics_listen;
+            config.metrics.listen.clone_from(&self.metrics_listen);
             config::validate::validate(config)?;
         }
         Ok(())
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut config = config::load(&args.config)?;
-    args.metrics.apply(&mut config)?;
-    run_config(config, Some(&args.config)).await
+/// How `strait run` reads its config, at start and again on SIGHUP: the file, then the
+/// command line's options over it.
+pub struct Reread {
+    path: PathBuf,
+    metrics: MetricsArgs,
+    otlp: super::telemetry::OtlpArgs,
+}
+
+impl From<RunArgs> for Reread {
+    fn from(args: RunArgs) -> Reread {
+        Reread {
+            path: args.config,
+            metrics: args.metrics,
+            otlp: args.otlp,
+        }
+    }
+}
+
+impl Reread {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = config::load(&self.path)?;
+        self.metrics.apply(&mut config)?;
+        self.otlp.apply(&mut config)?;
+        Ok(config)
+    }
 }
 
 /// Runs every flow and proxy of `config` until SIGINT or SIGTERM. With the path of the
 /// config file, SIGHUP reads it again and applies what changed.
-pub async fn run_config(config: Config, path: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run_config(config: Config, reread: Option<Reread>) -> anyhow::Result<()> {
     if config.mirror.is_empty() && config.proxy.is_empty() {
         anyhow::bail!("the config has no [[mirror]] flows and no [[proxy]] entries to run");
     }
@@ -77,7 +100,7 @@ pub async fn run_config(config: Config, path: Option<&Path>) -> anyhow::Result<(
         tokio::select! {
             _ = shutdown.changed() => {}
             _ = hangups.recv() => {
-                if let Some(next) = reload(path, &current, &mut units).await {
+                if let Some(next) = reload(reread.as_ref(), &current, &mut units).await {
                     current = next;
                     if let Some(e) = &endpoint {
                         e.expect(units.expected());
@@ -103,21 +126,21 @@ pub async fn run_config(config: Config, path: Option<&Path>) -> anyhow::Result<(
 
 /// Reads the config file again and applies it; a config that does not load or
 /// validate is logged and changes nothing. Returns the config now in force.
-async fn reload(path: Option<&Path>, current: &Config, units: &mut Units) -> Option<Config> {
-    let Some(path) = path else {
+async fn reload(reread: Option<&Reread>, current: &Config, units: &mut Units) -> Option<Config> {
+    let Some(reread) = reread else {
         tracing::warn!("SIGHUP: no config file to read again (flows from the command line)");
         return None;
     };
-    tracing::info!(config = %path.display(), "SIGHUP: reading the config again");
-    let next = match config::load(path) {
+    tracing::info!(config = %reread.path.display(), "SIGHUP: reading the config again");
+    let next = match reread.load() {
         Ok(next) => next,
         Err(e) => {
             tracing::error!(error = %e, "config not reloaded; everything keeps running as it was");
             return None;
         }
     };
-    if next.metrics != current.metrics {
-        tracing::warn!("[metrics] changed; it takes effect at the next start");
+    if next.metrics != current.metrics || next.tracing != current.tracing {
+        tracing::warn!("[metrics] and [tracing] take effect at the next start, not on SIGHUP");
     }
     match units.apply(&next).await {
         Ok(()) => {

@@ -18,6 +18,8 @@ pub struct Config {
     pub proxy: Vec<ProxyConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub tracing: TracingConfig,
 }
 
 /// The Prometheus endpoint.
@@ -27,6 +29,15 @@ pub struct MetricsConfig {
     /// IP and port of `/metrics`, `/healthz` and `/readyz`; no endpoint when absent.
     #[serde(default)]
     pub listen: Option<String>,
+}
+
+/// Span export to an OpenTelemetry collector.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// Base URL of an OTLP/HTTP collector (`/v1/traces` is appended); no export when absent.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

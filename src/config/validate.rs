@@ -183,7 +183,26 @@ fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), 
     Ok(())
 }
 
+/// The exporter speaks plain HTTP only (no TLS stack beside rustls for Kafka), so an
+/// https:// collector is refused here rather than failing on every export.
+fn check_otlp_endpoint(url: &str) -> Result<(), ConfigError> {
+    let authority = url
+        .strip_prefix("http://")
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    match authority {
+        Some(authority) if check_address("", authority).is_ok() => Ok(()),
+        _ => Err(invalid(
+            "tracing.otlp_endpoint",
+            format!("{url:?}"),
+            "a plain http://HOST:PORT URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
+        )),
+    }
+}
+
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if let Some(url) = &config.tracing.otlp_endpoint {
+        check_otlp_endpoint(url)?;
+    }
     if let Some(listen) = &config.metrics.listen {
         listen.parse::<std::net::SocketAddr>().map_err(|_| {
             invalid(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::forward::{ForwardError, ForwardSettings};
 use super::heartbeat;
@@ -28,7 +29,7 @@ use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::{IsolationChoice, MirrorConfig, OutOfRangePolicy, StartChoice};
 use crate::wire::batch::Batch;
-use crate::wire::fetch::FetchPartition;
+use crate::wire::fetch::{FetchPartition, FetchResponse};
 
 struct PartitionState {
     target_topic: String,
@@ -414,11 +415,17 @@ impl Flow {
         let options = self.fetch_options();
         let mut fetches = JoinSet::new();
         for (leader, specs) in by_leader {
-            let source = self.source.clone();
-            fetches.spawn(async move {
-                let conn = source.broker(leader).await?;
-                fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))
-            });
+            // Spans are at debug level, so with export off and the usual log filter they
+            // cost a callsite check. Counts go out as i64: the OpenTelemetry layer
+            // exports unsigned ones as text.
+            let span = tracing::debug_span!(
+                "fetch",
+                flow = %self.cfg.name,
+                broker = leader,
+                partitions = specs.len() as i64,
+                bytes = tracing::field::Empty,
+            );
+            fetches.spawn(fetch_from(self.source.clone(), leader, specs, options).instrument(span));
         }
         let mut out = Vec::new();
         while let Some(joined) = fetches.join_next().await {
@@ -535,15 +542,27 @@ impl Flow {
             return;
         };
         state.in_flight = true;
+        let stats = ForwardStats::of(&batches);
+        let span = tracing::debug_span!(
+            "forward",
+            flow = %self.cfg.name,
+            topic = %key.0,
+            partition = key.1,
+            target_topic = %state.target_topic,
+            batches = batches.len() as i64,
+            records = stats.records as i64,
+            bytes = stats.bytes as i64,
+        );
         let outgoing = Outgoing {
             target_topic: state.target_topic.clone(),
             sequence: state.sequence,
-            stats: ForwardStats::of(&batches),
+            stats,
             key,
             batches,
             next,
             producer: self.producer,
             settings: self.settings,
+            span,
         };
         self.in_flight_bytes().inc_by(outgoing.stats.bytes as i64);
         let retries = self.metrics.errors.get_or_create(&ErrorLabels {
@@ -637,6 +656,9 @@ impl Flow {
     }
 
     async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {
+        if advanced.is_empty() {
+            return Ok(());
+        }
         let progress: Vec<Progress<'_>> = advanced
             .iter()
             .filter_map(|((topic, partition), next)| {
@@ -649,7 +671,9 @@ impl Flow {
                 })
             })
             .collect();
+        let span = tracing::debug_span!("commit", flow = %self.cfg.name, partitions = progress.len() as i64);
         progress::commit(&self.target, &self.cfg.name, self.source.name(), &progress)
+            .instrument(span)
             .await
             .map_err(|e| self.err(e))?;
         for (key, next) in advanced {
@@ -698,4 +722,22 @@ impl Flow {
         }
         Ok(())
     }
+}
+
+/// One fetch request to one broker. Its span learns how many record bytes came back,
+/// counted only when someone collects the span.
+async fn fetch_from(
+    source: Arc<Cluster>,
+    leader: i32,
+    specs: Vec<FetchSpec>,
+    options: FetchOptions,
+) -> Result<FetchResponse, ClientError> {
+    let conn = source.broker(leader).await?;
+    let response = fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))?;
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        let records = response.topics.iter().flat_map(|t| &t.partitions);
+        span.record("bytes", records.map(|p| p.records.len() as i64).sum::<i64>());
+    }
+    Ok(response)
 }

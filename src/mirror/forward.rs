@@ -127,6 +127,18 @@ fn classify_client(e: ClientError) -> Stop {
 
 /// Sends up to `MAX_IN_FLIGHT` batches pipelined; returns how many the target
 /// acknowledged, in order, and why it stopped if not all.
+#[tracing::instrument(
+    level = "debug",
+    name = "produce",
+    skip_all,
+    fields(
+        topic = %topic,
+        partition = partition,
+        batches = window.len() as i64,
+        bytes = window.iter().map(|b| b.len() as i64).sum::<i64>(),
+        broker = tracing::field::Empty,
+    )
+)]
 async fn send_window(
     target: &Cluster,
     topic: &str,
@@ -136,6 +148,7 @@ async fn send_window(
 ) -> (usize, Option<Stop>) {
     let conn = match async {
         let leader = target.leader(topic, partition).await?;
+        tracing::Span::current().record("broker", leader);
         target.broker(leader).await
     }
     .await

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
@@ -28,6 +29,8 @@ pub struct Outgoing {
     pub producer: ProducerIdentity,
     pub settings: ForwardSettings,
     pub stats: ForwardStats,
+    /// The forward's span: its produce requests are its children.
+    pub span: tracing::Span,
 }
 
 /// What a finished forward reports.
@@ -54,7 +57,8 @@ impl InFlight {
     /// flow asks for it, are CPU work that several partitions then share across cores),
     /// then produces them; `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
-        self.tasks.spawn(async move {
+        let span = o.span.clone();
+        let forward = async move {
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
             let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
             let (result, next_sequence) = match stamping.await.expect("stamping panicked") {
@@ -73,7 +77,8 @@ impl InFlight {
                 stats: o.stats,
                 result,
             }
-        });
+        };
+        self.tasks.spawn(forward.instrument(span));
     }
 
     /// The forwards that have finished; with `wait`, at least one unless none is under
