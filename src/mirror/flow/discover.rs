@@ -1,0 +1,182 @@
+//! Which partitions a flow copies: matching source topics found at every refresh,
+//! their target topics made ready, and where each partition starts.
+
+use std::time::{Duration, Instant};
+
+use crate::client::admin;
+use crate::client::offsets::{list_offset, EARLIEST, LATEST};
+use crate::config::StartChoice;
+use crate::mirror::progress::{self};
+use crate::mirror::select::Held;
+use crate::mirror::MirrorError;
+
+use super::{Flow, PartitionState};
+
+impl Flow {
+    /// Picks up matching source topics and new partitions of known ones.
+    pub(super) async fn discover(&mut self) -> Result<(), MirrorError> {
+        let meta = self.source.refresh(None).await.map_err(|e| self.err(e))?;
+        let mut topics: Vec<_> = meta
+            .topics
+            .values()
+            .filter(|t| t.error().is_none() && (self.is_heartbeat(&t.name) || self.filter.selects(&t.name, t.internal)))
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        for topic in topics {
+            let known = self.partitions.keys().filter(|(t, _)| *t == topic.name).count();
+            if known == topic.partitions.len() {
+                continue;
+            }
+            let target_topic = match self.is_heartbeat(&topic.name) {
+                true => topic.name.clone(),
+                false => self.filter.target_name(&topic.name),
+            };
+            let count = topic.partitions.len();
+            let ready = match self.ensure_target(&topic.name, &target_topic, count).await {
+                Ok(()) => self.add_partitions(&topic.name, &target_topic, count as i32).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ready {
+                // One topic's trouble must not stop the others; the next refresh retries.
+                tracing::error!(error = %e, retry_in_secs = self.cfg.topic_refresh_secs, "topic not mirrored");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure the target topic exists with at least `count` partitions.
+    async fn ensure_target(&self, source_topic: &str, target_topic: &str, count: usize) -> Result<(), MirrorError> {
+        let meta = self
+            .target
+            .refresh(Some(&[target_topic.to_owned()]))
+            .await
+            .map_err(|e| self.err(e))?;
+        let existing = meta
+            .topics
+            .get(target_topic)
+            .filter(|t| t.error().is_none())
+            .map(|t| t.partitions.len());
+        let too_small = |have| MirrorError::TargetTooSmall {
+            flow: self.cfg.name.clone(),
+            source_topic: source_topic.to_owned(),
+            target_topic: target_topic.to_owned(),
+            source_count: count,
+            target: have,
+        };
+        match existing {
+            Some(have) if have >= count => return Ok(()),
+            Some(have) if !self.cfg.create_topics => return Err(too_small(have)),
+            Some(have) => {
+                tracing::info!(flow = %self.cfg.name, %target_topic, from = have, to = count, "adding partitions to target topic");
+                if let Err(e) = admin::create_partitions(&self.target, target_topic, count as i32).await {
+                    tracing::warn!(flow = %self.cfg.name, %target_topic, error = %e, "the target did not add partitions");
+                    return Err(too_small(have));
+                }
+            }
+            None if !self.cfg.create_topics => {
+                return Err(MirrorError::TargetMissing {
+                    flow: self.cfg.name.clone(),
+                    source_topic: source_topic.to_owned(),
+                    target_topic: target_topic.to_owned(),
+                })
+            }
+            None => self.create_target(source_topic, target_topic, count).await?,
+        }
+        let have = self.await_target(target_topic, count).await?;
+        if have < count {
+            return Err(too_small(have));
+        }
+        Ok(())
+    }
+
+    async fn create_target(&self, source_topic: &str, target_topic: &str, count: usize) -> Result<(), MirrorError> {
+        if !admin::can_create_topics(&self.target).await.map_err(|e| self.err(e))? {
+            tracing::warn!(flow = %self.cfg.name, %target_topic, "target cluster cannot create topics by API (no CreateTopics); relying on its auto-creation with its default partition count");
+            return admin::auto_create_topic(&self.target, target_topic)
+                .await
+                .map_err(|e| self.err(e));
+        }
+        let configs: Vec<(String, String)> = match admin::topic_configs(&self.source, source_topic).await {
+            Ok(c) => c
+                .into_iter()
+                .filter(|(k, _)| !self.cfg.exclude_configs.contains(k))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(flow = %self.cfg.name, %source_topic, error = %e, "cannot read source topic configs; creating the target topic with the target's defaults");
+                Vec::new()
+            }
+        };
+        let rf = self.cfg.replication_factor;
+        let created = match admin::create_topic(&self.target, target_topic, count as i32, rf, &configs).await {
+            Ok(created) => created,
+            Err(e) if !configs.is_empty() => {
+                tracing::warn!(flow = %self.cfg.name, %target_topic, error = %e, "target refused the source's topic configs; creating it with the target's defaults");
+                admin::create_topic(&self.target, target_topic, count as i32, rf, &[])
+                    .await
+                    .map_err(|e| self.err(e))?
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        if created {
+            tracing::info!(flow = %self.cfg.name, %source_topic, %target_topic, partitions = count, configs = configs.len(), "created target topic");
+        }
+        Ok(())
+    }
+
+    /// Waits until the target's metadata shows the topic with leaders for all partitions;
+    /// returns the partition count it shows.
+    async fn await_target(&self, target_topic: &str, count: usize) -> Result<usize, MirrorError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let meta = self
+                .target
+                .refresh(Some(&[target_topic.to_owned()]))
+                .await
+                .map_err(|e| self.err(e))?;
+            let topic = meta.topics.get(target_topic).filter(|t| t.error().is_none());
+            let have = topic.map_or(0, |t| t.partitions.len());
+            let ready = topic.is_some_and(|t| have >= count && t.partitions.iter().all(|p| p.leader >= 0));
+            if ready || Instant::now() > deadline {
+                return Ok(have);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn add_partitions(&mut self, source_topic: &str, target_topic: &str, count: i32) -> Result<(), MirrorError> {
+        let new: Vec<i32> = (0..count)
+            .filter(|p| !self.partitions.contains_key(&(source_topic.to_owned(), *p)))
+            .collect();
+        let keys: Vec<(String, i32)> = new.iter().map(|p| (target_topic.to_owned(), *p)).collect();
+        let committed = progress::load(&self.target, &self.cfg.name, &keys)
+            .await
+            .map_err(|e| self.err(e))?;
+        for p in new {
+            let position = match committed.get(&(target_topic.to_owned(), p)) {
+                Some(offset) => *offset,
+                None => {
+                    let at = match self.cfg.start {
+                        StartChoice::Latest if !self.started => LATEST,
+                        _ => EARLIEST,
+                    };
+                    list_offset(&self.source, source_topic, p, at)
+                        .await
+                        .map_err(|e| self.err(e))?
+                }
+            };
+            tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position, resumed = committed.contains_key(&(target_topic.to_owned(), p)), "partition assigned");
+            self.partitions.insert(
+                (source_topic.to_owned(), p),
+                PartitionState {
+                    target_topic: target_topic.to_owned(),
+                    position,
+                    fetch_position: position,
+                    sequence: 0,
+                    held: Held::default(),
+                    in_flight: false,
+                },
+            );
+        }
+        Ok(())
+    }
+}
