@@ -262,10 +262,11 @@ def proxy_run(via_proxy, count, round_no):
         c = run_json([PY, os.path.join(HERE, "read_back.py"), "--bootstrap", bootstrap, "--expect", str(count)], "read_back")
         row.update(produce=p["bytes"] / MB / p["seconds"], consume=c["records"] * RECORD / MB / c["seconds"],
                    moved=p["bytes"] + c["records"] * RECORD)
+        if proxy:  # before the latency probe, so CPU per GB counts only the data carried
+            row["cpu"], row["rss"] = cpu_seconds(proxy.pid), peak_rss_mb(proxy.pid)
         row["latency"] = run_json([PY, os.path.join(HERE, "latency.py"), "--bootstrap", bootstrap, "--topic", TOPIC],
                                   "latency")
         if proxy:
-            row["cpu"], row["rss"] = cpu_seconds(proxy.pid), peak_rss_mb(proxy.pid)
             stop(proxy)
     finally:
         m.close()

@@ -139,6 +139,10 @@ async fn reload(reread: Option<&Reread>, current: &Config, units: &mut Units) ->
             return None;
         }
     };
+    if next.mirror.is_empty() && next.proxy.is_empty() {
+        tracing::error!("config not reloaded: it has no [[mirror]] flows and no [[proxy]] entries; everything keeps running as it was");
+        return None;
+    }
     if next.metrics != current.metrics || next.tracing != current.tracing {
         tracing::warn!("[metrics] and [tracing] take effect at the next start, not on SIGHUP");
     }

@@ -197,7 +197,7 @@ impl Units {
         let (stop, stopped) = watch::channel(false);
         let ended = self.ended.clone();
         let name = unit.clone();
-        let task = match ready {
+        let handle = match ready {
             Ready::Flow(m, source, target) => {
                 let metrics = self.metrics.mirror.clone();
                 tokio::spawn(async move {
@@ -213,7 +213,6 @@ impl Units {
                 })
             }
         };
-        let handle = task;
         self.tasks.insert(
             unit,
             Task {

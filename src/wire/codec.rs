@@ -1,6 +1,7 @@
 //! The four Kafka compression codecs, each decompressed with a hard limit on the output
 //! so that a small hostile batch cannot inflate into gigabytes.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 
 use super::WireError;
@@ -66,8 +67,10 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> WireError {
 }
 
 /// Reads at most `limit` bytes from a decoder; one byte more means the data is too big.
-fn read_bounded(codec: Compression, reader: impl Read, limit: usize) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::new();
+/// The output starts at four times the input (within the limit): growing it step by
+/// step from empty would copy it again at every doubling.
+fn read_bounded(codec: Compression, reader: impl Read, limit: usize, input: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(input.saturating_mul(4).min(limit));
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
@@ -90,14 +93,14 @@ pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u
             }
             Ok(data.to_vec())
         }
-        Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit),
-        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit),
+        Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, data.len()),
+        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit, data.len()),
         Compression::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_error(codec, e))?;
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| codec_error(codec, e))?;
-            read_bounded(codec, decoder, limit)
+            read_bounded(codec, decoder, limit, data.len())
         }
         Compression::Snappy => snappy_decompress(data, limit),
     }
@@ -165,9 +168,28 @@ pub fn compress(codec: Compression, level: Option<i32>, data: &[u8]) -> Result<V
             enc.write_all(data).map_err(|e| codec_error(codec, e))?;
             enc.finish().map_err(|e| codec_error(codec, e))
         }
-        Compression::Zstd => zstd::bulk::compress(data, level.unwrap_or(3)).map_err(|e| codec_error(codec, e)),
+        Compression::Zstd => zstd_compress(data, level.unwrap_or(3)),
         Compression::Snappy => xerial_compress(data),
     }
+}
+
+thread_local! {
+    /// One zstd context per thread, kept between batches: a fresh context allocates and
+    /// zeroes megabytes of workspace, which perf showed costing more than the
+    /// compression itself in the static build.
+    static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+fn zstd_compress(data: &[u8], level: i32) -> Result<Vec<u8>, WireError> {
+    let error = |e| codec_error(Compression::Zstd, e);
+    ZSTD.with(|cell| {
+        let mut kept = cell.borrow_mut();
+        if !kept.as_ref().is_some_and(|(l, _)| *l == level) {
+            *kept = Some((level, zstd::bulk::Compressor::new(level).map_err(error)?));
+        }
+        let (_, compressor) = kept.as_mut().expect("set above");
+        compressor.compress(data).map_err(error)
+    })
 }
 
 fn xerial_compress(data: &[u8]) -> Result<Vec<u8>, WireError> {
