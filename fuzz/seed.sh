@@ -8,7 +8,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 golden="$here/../protocol-tests/golden"
 corpus="$here/corpus"
 
-mkdir -p "$corpus"/{batch_split_patch,rebuild,select,records,fetch_response}
+mkdir -p "$corpus"/{batch_split_patch,rebuild,select,records,fetch_response,config}
+
+# The config parser starts from the documented example.
+cp "$here/../config.example.toml" "$corpus/config/example.toml"
 
 # Big-endian u32 at byte offset $2 of file $1.
 be32() { od -An -tu1 -j"$2" -N4 "$1" | awk '{print ($1*16777216)+($2*65536)+($3*256)+$4}'; }

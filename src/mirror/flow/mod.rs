@@ -59,8 +59,8 @@ pub struct Flow {
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
     started: bool,
-    /// Whether the last round brought data or forwards are under way: then fetches wait
-    /// only briefly, so finished forwards are committed and refetched soon.
+    /// Whether the last round brought data, advanced a partition, or left forwards under
+    /// way: then fetches wait only briefly, so finished forwards are refetched soon.
     catching_up: bool,
 }
 
@@ -229,7 +229,9 @@ impl Flow {
             self.start_forward(key, next, batches);
         }
         let fenced = self.collect_forwards(all_in_flight, &mut advanced).await?;
-        self.catching_up = had_data || !self.forwards.is_empty();
+        // Partitions that just advanced are fetched next round and likely have more: a
+        // broker holding its fetch for a long poll would hold them back.
+        self.catching_up = had_data || !self.forwards.is_empty() || !advanced.is_empty();
         self.commit(&advanced).await?;
         if let Some(detail) = fenced {
             let flow = self.cfg.name.clone();
