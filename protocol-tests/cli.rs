@@ -95,6 +95,15 @@ fn broken_configs_are_refused_with_the_key_the_value_and_what_is_expected() {
         &["mirror[0].source", "\"x\"", "[clusters.NAME]"],
     );
     rejected(
+        "comma-joined-addresses",
+        "[clusters.a]\nbootstrap = [\"a:9092,b:9092\"]\n",
+        &[
+            "clusters.a.bootstrap[0]",
+            "\"a:9092,b:9092\"",
+            "one host:port per list entry",
+        ],
+    );
+    rejected(
         "bad-address",
         "[clusters.a]\nbootstrap = [\"localhost\"]\n",
         &["clusters.a.bootstrap[0]", "host:port"],

@@ -416,3 +416,20 @@ fn partitions_added_to_a_source_topic_are_picked_up_while_running() {
     assert!(strait.log_shows("topic=g.grow partition=3"), "{}", strait.log_text());
     assert!(strait.stop().success());
 }
+
+#[test]
+fn a_tiny_in_flight_limit_slows_the_flow_down_but_loses_nothing() {
+    let source = MockCluster::start(3);
+    let target = MockCluster::start(3);
+    produce_records(&source.bootstrap, "t.tight", 0, 2000, "lz4", "confluent");
+    // One byte: after each fetch, nothing more is fetched until its forwards finished.
+    let config = format!(
+        "[clusters.src]\nbootstrap = {:?}\n[clusters.dst]\nbootstrap = {:?}\n\n[[mirror]]\nname = \"tight\"\n\
+         source = \"src\"\ntarget = \"dst\"\ntopics = [\"t\\\\..*\"]\nmax_in_flight_bytes = 1\n",
+        source.addresses(),
+        target.addresses()
+    );
+    let strait = Strait::start(&["run", "--config", write_config("tight", &config).to_str().unwrap()]);
+    assert_same(&source.bootstrap, &target.bootstrap, "t.tight", "t.tight", 2000);
+    assert!(strait.stop().success());
+}

@@ -220,6 +220,10 @@ pub struct MirrorConfig {
     pub produce_timeout_ms: i32,
     #[serde(default = "default_transaction_hold_bytes")]
     pub transaction_hold_bytes: usize,
+    /// Bytes of fetched batches the target has not acknowledged yet, over all
+    /// partitions, beyond which the flow fetches nothing new.
+    #[serde(default = "default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
 }
 
 fn default_max_connections() -> usize {
@@ -303,6 +307,9 @@ fn default_max_decompressed_bytes() -> usize {
 fn default_produce_timeout_ms() -> i32 {
     30_000
 }
+fn default_max_in_flight_bytes() -> usize {
+    64 << 20
+}
 fn default_transaction_hold_bytes() -> usize {
     32 * 1024 * 1024
 }
@@ -334,6 +341,7 @@ impl MirrorConfig {
             max_decompressed_bytes: default_max_decompressed_bytes(),
             produce_timeout_ms: default_produce_timeout_ms(),
             transaction_hold_bytes: default_transaction_hold_bytes(),
+            max_in_flight_bytes: default_max_in_flight_bytes(),
         }
     }
 }

@@ -15,6 +15,13 @@ fn check_address(key: &str, addr: &str) -> Result<(), ConfigError> {
             "an address as host:port with a port from 1 to 65535",
         ));
     }
+    if addr.contains([',', ' ']) {
+        return Err(invalid(
+            key,
+            format!("{addr:?}"),
+            "one host:port per list entry, such as [\"a:9092\", \"b:9092\"]",
+        ));
+    }
     Ok(())
 }
 
@@ -121,6 +128,7 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
     positive(&key("max_decompressed_bytes"), m.max_decompressed_bytes as i64)?;
     positive(&key("produce_timeout_ms"), m.produce_timeout_ms.into())?;
     positive(&key("transaction_hold_bytes"), m.transaction_hold_bytes as i64)?;
+    positive(&key("max_in_flight_bytes"), m.max_in_flight_bytes as i64)?;
     if m.fetch_max_wait_ms < 0 {
         return Err(invalid(
             key("fetch_max_wait_ms"),

@@ -55,6 +55,8 @@ pub struct Flow {
     producer: ProducerIdentity,
     settings: ForwardSettings,
     forwards: InFlight,
+    /// Source bytes of the forwards under way.
+    in_flight_total: u64,
     metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
@@ -193,6 +195,7 @@ impl Flow {
             producer,
             settings,
             forwards: InFlight::default(),
+            in_flight_total: 0,
             metrics,
             started: false,
             catching_up: false,
@@ -204,9 +207,11 @@ impl Flow {
     }
 
     /// One round: fetch what has no forward under way, start forwarding it, commit the
-    /// forwards that finished. With every partition in flight, waits for one to finish.
+    /// forwards that finished. With every partition in flight, or `max_in_flight_bytes`
+    /// reached, fetches nothing and waits for a forward to finish (back-pressure).
     async fn round(&mut self) -> Result<(), MirrorError> {
-        let all_in_flight = self.partitions.values().all(|s| s.in_flight);
+        let full = self.in_flight_total >= self.cfg.max_in_flight_bytes as u64;
+        let all_in_flight = full || self.partitions.values().all(|s| s.in_flight);
         let (fetched, mut stale) = if all_in_flight {
             (Vec::new(), false)
         } else {
