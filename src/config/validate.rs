@@ -55,6 +55,25 @@ fn check_rename(key: &str, template: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A listening address: an IP and a port; `example` shows the usual one.
+fn listen_address(key: &str, value: &str, example: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("{value:?}"),
+            format!("an IP address and port, such as {example}"),
+        )
+    })
+}
+
+/// A frame size limit: big enough for any header, small enough for Kafka's i32 sizes.
+fn frame_limit(key: &str, value: usize) -> Result<(), ConfigError> {
+    if !(1024..=i32::MAX as usize).contains(&value) {
+        return Err(invalid(key, value, "from 1024 to 2147483647 bytes"));
+    }
+    Ok(())
+}
+
 fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
     if value <= 0 {
         return Err(invalid(key, value, "a number greater than 0"));
@@ -158,13 +177,7 @@ fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), 
             "the name of a [clusters.NAME] section",
         ));
     }
-    let listen: std::net::SocketAddr = p.listen.parse().map_err(|_| {
-        invalid(
-            key("listen"),
-            format!("{:?}", p.listen),
-            "an IP address and port, such as 0.0.0.0:9092",
-        )
-    })?;
+    let listen = listen_address(&key("listen"), &p.listen, "0.0.0.0:9092")?;
     if p.advertise.is_empty() || p.advertise.contains(':') && p.advertise.parse::<std::net::Ipv6Addr>().is_err() {
         return Err(invalid(
             key("advertise"),
@@ -181,13 +194,7 @@ fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), 
     }
     positive(&key("max_connections"), p.max_connections as i64)?;
     positive(&key("idle_timeout_secs"), p.idle_timeout_secs as i64)?;
-    if p.max_frame_bytes < 1024 || p.max_frame_bytes > i32::MAX as usize {
-        return Err(invalid(
-            key("max_frame_bytes"),
-            p.max_frame_bytes,
-            "from 1024 to 2147483647 bytes",
-        ));
-    }
+    frame_limit(&key("max_frame_bytes"), p.max_frame_bytes)?;
     Ok(())
 }
 
@@ -212,13 +219,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         check_otlp_endpoint(url)?;
     }
     if let Some(listen) = &config.metrics.listen {
-        listen.parse::<std::net::SocketAddr>().map_err(|_| {
-            invalid(
-                "metrics.listen",
-                format!("{listen:?}"),
-                "an IP address and port, such as 0.0.0.0:9464",
-            )
-        })?;
+        listen_address("metrics.listen", listen, "0.0.0.0:9464")?;
     }
     for (name, c) in &config.clusters {
         let key = |field: &str| format!("clusters.{name}.{field}");
@@ -234,13 +235,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
         positive(&key("request_timeout_ms"), c.request_timeout_ms as i64)?;
         positive(&key("connect_timeout_ms"), c.connect_timeout_ms as i64)?;
-        if c.max_frame_bytes < 1024 || c.max_frame_bytes > i32::MAX as usize {
-            return Err(invalid(
-                key("max_frame_bytes"),
-                c.max_frame_bytes,
-                "from 1024 to 2147483647 bytes",
-            ));
-        }
+        frame_limit(&key("max_frame_bytes"), c.max_frame_bytes)?;
         if let Some(tls) = &c.tls {
             if tls.cert.is_some() != tls.key.is_some() {
                 return Err(invalid(
