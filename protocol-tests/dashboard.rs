@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 use crate::metrics::get;
+use crate::mirror::mirror_args;
 use crate::proxy::raw_round_trip;
 
 fn dashboard() -> (String, Value) {
@@ -163,21 +164,13 @@ fn every_metric_the_dashboard_uses_is_one_strait_exports() {
     let target = MockCluster::start(3);
     produce_records(&source.bootstrap, "board.events", 0, 300, "none", "confluent");
     let mirror_metrics = format!("127.0.0.1:{}", free_port());
-    let mirror = Strait::start(&[
-        "mirror",
-        "--source",
-        &source.bootstrap,
-        "--target",
-        &target.bootstrap,
-        "--topics",
-        "board\\..*",
-        "--name",
-        "board",
-        "--heartbeat-interval-ms",
-        "200",
-        "--metrics",
-        &mirror_metrics,
-    ]);
+    let mirror = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "board\\..*", "board"),
+            vec!["--heartbeat-interval-ms", "200", "--metrics", &mirror_metrics],
+        ]
+        .concat(),
+    );
     wait_for_port(&mirror_metrics, Duration::from_secs(10));
     assert_eq!(
         consume(&target.bootstrap, &["board.events"], 300, "read_committed").len(),
@@ -192,27 +185,9 @@ fn every_metric_the_dashboard_uses_is_one_strait_exports() {
 
     // A proxy with a client through it, and one more client than it allows.
     let cluster = MockCluster::start(1);
-    let listen = format!("127.0.0.1:{}", free_port());
     let proxy_metrics = format!("127.0.0.1:{}", free_port());
-    let base = free_port_base(2).to_string();
-    let proxy = Strait::start(&[
-        "proxy",
-        "--upstream",
-        &cluster.bootstrap,
-        "--listen",
-        &listen,
-        "--advertise",
-        "127.0.0.1",
-        "--port-base",
-        &base,
-        "--name",
-        "board",
-        "--max-connections",
-        "1",
-        "--metrics",
-        &proxy_metrics,
-    ]);
-    wait_for_port(&listen, Duration::from_secs(10));
+    let extra = ["--name", "board", "--max-connections", "1", "--metrics", &proxy_metrics];
+    let (proxy, listen) = crate::proxy::proxy(&cluster.bootstrap, &extra);
     // The port probe may hold the one slot for a moment.
     let mut served = None;
     for _ in 0..50 {

@@ -38,9 +38,7 @@ fn assert_complete(got: &[Seen], total: u64, partitions: u64) -> usize {
 }
 
 fn mirror(source: &str, target: &str, name: &str) -> Strait {
-    Strait::start(&[
-        "mirror", "--source", source, "--target", target, "--topics", "f\\..*", "--name", name,
-    ])
+    Strait::start(&crate::mirror::mirror_args(source, target, "f\\..*", name))
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::mirror::mirror_args;
 
 /// One GET; the status code and the body.
 pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
@@ -46,19 +47,13 @@ fn mirror_metrics_count_what_the_target_acknowledged() {
     let target = MockCluster::start(3);
     produce_records(&source.bootstrap, "x.metered", 0, 1000, "lz4", "confluent");
     let addr = format!("127.0.0.1:{}", free_port());
-    let strait = Strait::start(&[
-        "mirror",
-        "--source",
-        &source.bootstrap,
-        "--target",
-        &target.bootstrap,
-        "--topics",
-        "x\\..*",
-        "--name",
-        "metered",
-        "--metrics",
-        &addr,
-    ]);
+    let strait = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "x\\..*", "metered"),
+            vec!["--metrics", &addr],
+        ]
+        .concat(),
+    );
     wait_for_port(&addr, Duration::from_secs(10));
     assert_eq!(
         consume(&target.bootstrap, &["x.metered"], 1000, "read_committed").len(),
@@ -96,17 +91,7 @@ fn a_flow_that_cannot_start_is_not_ready_but_alive_and_counts_nothing() {
     let unreachable = format!("127.0.0.1:{}", free_port());
     let addr = format!("127.0.0.1:{}", free_port());
     let strait = Strait::start_with_env(
-        &[
-            "mirror",
-            "--source",
-            &unreachable,
-            "--target",
-            &target.bootstrap,
-            "--topics",
-            "x\\..*",
-            "--name",
-            "stuck",
-        ],
+        &mirror_args(&unreachable, &target.bootstrap, "x\\..*", "stuck"),
         &[("STRAIT_METRICS", &addr)],
     );
     wait_for_port(&addr, Duration::from_secs(10));
@@ -122,25 +107,8 @@ fn a_flow_that_cannot_start_is_not_ready_but_alive_and_counts_nothing() {
 #[test]
 fn proxy_metrics_count_connections_requests_bytes_and_rewrites() {
     let cluster = MockCluster::start(3);
-    let listen = format!("127.0.0.1:{}", free_port());
     let addr = format!("127.0.0.1:{}", free_port());
-    let base = free_port_base(4).to_string();
-    let strait = Strait::start(&[
-        "proxy",
-        "--upstream",
-        &cluster.bootstrap,
-        "--listen",
-        &listen,
-        "--advertise",
-        "127.0.0.1",
-        "--port-base",
-        &base,
-        "--name",
-        "edge",
-        "--metrics",
-        &addr,
-    ]);
-    wait_for_port(&listen, Duration::from_secs(10));
+    let (strait, listen) = crate::proxy::proxy(&cluster.bootstrap, &["--name", "edge", "--metrics", &addr]);
     produce_records(&listen, "x.proxied", 0, 200, "none", "confluent");
     assert_eq!(consume(&listen, &["x.proxied"], 200, "read_committed").len(), 200);
 
@@ -193,21 +161,13 @@ fn heartbeats_cross_an_idle_flow_and_their_delay_is_reported() {
     let source = MockCluster::start(1);
     let target = MockCluster::start(1);
     let addr = format!("127.0.0.1:{}", free_port());
-    let strait = Strait::start(&[
-        "mirror",
-        "--source",
-        &source.bootstrap,
-        "--target",
-        &target.bootstrap,
-        "--topics",
-        "nothing\\..*",
-        "--name",
-        "beating",
-        "--heartbeat-interval-ms",
-        "200",
-        "--metrics",
-        &addr,
-    ]);
+    let strait = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "nothing\\..*", "beating"),
+            vec!["--heartbeat-interval-ms", "200", "--metrics", &addr],
+        ]
+        .concat(),
+    );
     wait_for_port(&addr, Duration::from_secs(10));
     let beats = consume(&target.bootstrap, &["__strait_heartbeats.beating"], 3, "read_committed");
     assert!(beats.len() >= 3, "{beats:?}");
@@ -234,19 +194,13 @@ fn heartbeats_can_be_turned_off() {
     let source = MockCluster::start(1);
     let target = MockCluster::start(1);
     produce_records(&source.bootstrap, "quiet.data", 0, 10, "none", "confluent");
-    let strait = Strait::start(&[
-        "mirror",
-        "--source",
-        &source.bootstrap,
-        "--target",
-        &target.bootstrap,
-        "--topics",
-        "quiet\\..*",
-        "--name",
-        "quiet",
-        "--heartbeat-interval-ms",
-        "0",
-    ]);
+    let strait = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "quiet\\..*", "quiet"),
+            vec!["--heartbeat-interval-ms", "0"],
+        ]
+        .concat(),
+    );
     assert_eq!(
         consume(&target.bootstrap, &["quiet.data"], 10, "read_committed").len(),
         10

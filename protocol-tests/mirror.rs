@@ -36,7 +36,7 @@ fn assert_same(source: &str, target: &str, source_topic: &str, target_topic: &st
     );
 }
 
-fn mirror_args<'a>(source: &'a str, target: &'a str, topics: &'a str, name: &'a str) -> Vec<&'a str> {
+pub(crate) fn mirror_args<'a>(source: &'a str, target: &'a str, topics: &'a str, name: &'a str) -> Vec<&'a str> {
     vec![
         "mirror", "--source", source, "--target", target, "--topics", topics, "--name", name,
     ]

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::harness::*;
+use crate::mirror::mirror_args;
 
 /// One span as the receiver decoded it.
 struct Span(Value);
@@ -48,19 +49,13 @@ fn mirror_exports_fetch_forward_produce_and_commit_spans_to_an_otlp_collector() 
     let out = temp_dir("otlp").join("spans.jsonl");
     let receiver = ReadyPeer::start("otlp_receiver.py", &[out.to_str().unwrap()]);
     let endpoint = format!("http://{}", receiver.addr);
-    let strait = Strait::start(&[
-        "mirror",
-        "--source",
-        &source.bootstrap,
-        "--target",
-        &target.bootstrap,
-        "--topics",
-        "o\\..*",
-        "--name",
-        "traced",
-        "--otlp-endpoint",
-        &endpoint,
-    ]);
+    let strait = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "o\\..*", "traced"),
+            vec!["--otlp-endpoint", &endpoint],
+        ]
+        .concat(),
+    );
     assert_eq!(
         consume(&target.bootstrap, &["o.traced"], 400, "read_committed").len(),
         400

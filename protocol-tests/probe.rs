@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use crate::harness::*;
+use crate::mirror::mirror_args;
 
 fn probe(source: &str, target: &str, extra: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_strait"))
@@ -40,17 +41,12 @@ fn probe_records_cross_a_running_mirror_and_the_summary_has_percentiles() {
     let mut source = MockCluster::start(3);
     let target = MockCluster::start(3);
     source.command("topic strait-probe 2");
-    let strait = Strait::start(&[
-        "mirror",
-        "--source",
+    let strait = Strait::start(&mirror_args(
         &source.bootstrap,
-        "--target",
         &target.bootstrap,
-        "--topics",
         "strait-probe",
-        "--name",
         "probed",
-    ]);
+    ));
     assert!(strait.log_shows("partition assigned"), "{}", strait.log_text());
     let (ok, text) = probe(
         &source.bootstrap,
