@@ -5,6 +5,7 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::{ClientError, Cluster};
 use crate::net::{Connection, NetError};
 use crate::wire::fetch::{decode_fetch_response, FetchResponse, MAX_VERSION, MIN_VERSION};
 use crate::wire::message::encode_request;
@@ -71,4 +72,15 @@ pub async fn fetch(conn: &Connection, specs: &[FetchSpec], options: &FetchOption
     let response = conn.round_trip(vec![frame], id, "Fetch").await?;
     // Fetch v4..=11 answers with response header v0: just the correlation id.
     decode_fetch_response(&response.slice(4..), version).map_err(|e| conn.wire_error(e))
+}
+
+/// One Fetch request to the broker with node id `node`.
+pub async fn fetch_from_broker(
+    cluster: &Cluster,
+    node: i32,
+    specs: &[FetchSpec],
+    options: &FetchOptions,
+) -> Result<FetchResponse, ClientError> {
+    let conn = cluster.broker(node).await?;
+    fetch(&conn, specs, options).await.map_err(|e| cluster.net_error(e))
 }

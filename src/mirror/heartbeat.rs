@@ -10,6 +10,7 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 use tokio::time::MissedTickBehavior;
 
+use super::metrics::now_ms;
 use crate::client::admin::ensure_topic;
 use crate::client::produce::produce_one;
 use crate::client::Cluster;
@@ -23,12 +24,6 @@ const LOG_EVERY: u64 = 60;
 /// keeps it out of every flow's topic patterns.
 pub fn topic(flow: &str) -> String {
     format!("__strait_heartbeats.{flow}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Makes sure the heartbeat topic exists before the flow's first look at the source, so

@@ -187,7 +187,8 @@ impl ForwardStats {
     }
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps count them.
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

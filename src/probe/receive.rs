@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 
 use super::marker;
 use super::ProbeError;
-use crate::client::fetch::{fetch, FetchOptions, FetchSpec, Isolation};
+use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec, Isolation};
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::{Cluster, KafkaCode};
 use crate::wire::batch::{Batch, Piece, Splitter};
@@ -112,10 +112,7 @@ impl Receiver {
         let mut fetches = JoinSet::new();
         for (leader, specs) in by_leader {
             let target = self.target.clone();
-            fetches.spawn(async move {
-                let conn = target.broker(leader).await?;
-                fetch(&conn, &specs, &options).await.map_err(|e| target.net_error(e))
-            });
+            fetches.spawn(async move { fetch_from_broker(&target, leader, &specs, &options).await });
         }
         let mut out = Vec::new();
         while let Some(joined) = fetches.join_next().await {

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::client::error::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
-use crate::client::fetch::{fetch, FetchOptions, FetchSpec, Isolation};
+use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec, Isolation};
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::{IsolationChoice, OutOfRangePolicy};
@@ -191,8 +191,7 @@ async fn fetch_from(
     specs: Vec<FetchSpec>,
     options: FetchOptions,
 ) -> Result<FetchResponse, ClientError> {
-    let conn = source.broker(leader).await?;
-    let response = fetch(&conn, &specs, &options).await.map_err(|e| source.net_error(e))?;
+    let response = fetch_from_broker(&source, leader, &specs, &options).await?;
     let span = tracing::Span::current();
     if !span.is_disabled() {
         let records = response.topics.iter().flat_map(|t| &t.partitions);
