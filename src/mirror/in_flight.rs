@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
@@ -43,20 +44,39 @@ pub struct Forwarded {
     pub result: Result<(), ForwardError>,
 }
 
-#[derive(Default)]
 pub struct InFlight {
     tasks: JoinSet<Forwarded>,
+    /// Source bytes of the forwards under way, also shown by `gauge`.
+    bytes: u64,
+    gauge: Gauge,
 }
 
 impl InFlight {
+    /// `gauge` is the flow's in-flight bytes metric; it outlives this set, which takes
+    /// back what it added when it is dropped.
+    pub fn new(gauge: Gauge) -> InFlight {
+        InFlight {
+            tasks: JoinSet::new(),
+            bytes: 0,
+            gauge,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// Source bytes of the forwards under way.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Stamps the batches off the async workers (CRC checks, and recompression when the
     /// flow asks for it, are CPU work that several partitions then share across cores),
     /// then produces them; `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
+        self.bytes += o.stats.bytes;
+        self.gauge.inc_by(o.stats.bytes as i64);
         let span = o.span.clone();
         let forward = async move {
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
@@ -93,11 +113,20 @@ impl InFlight {
         while let Some(joined) = self.tasks.try_join_next() {
             done.push(joined.expect("forward task panicked"));
         }
+        let finished: u64 = done.iter().map(|f| f.stats.bytes).sum();
+        self.bytes -= finished;
+        self.gauge.dec_by(finished as i64);
         done
     }
 
     /// Stops every forward; what they did not finish is fetched again after a restart.
     pub fn abandon(&mut self) {
         self.tasks.abort_all();
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.bytes as i64);
     }
 }

@@ -41,8 +41,6 @@ impl Flow {
             settings: self.settings,
             span,
         };
-        self.in_flight_total += outgoing.stats.bytes;
-        self.in_flight_bytes().inc_by(outgoing.stats.bytes as i64);
         let retries = self.metrics.errors.get_or_create(&ErrorLabels {
             flow: self.cfg.name.clone(),
             kind: kind::PRODUCE_RETRY.to_owned(),
@@ -68,8 +66,6 @@ impl Flow {
                 stats,
                 result,
             } = done;
-            self.in_flight_total -= stats.bytes;
-            self.in_flight_bytes().dec_by(stats.bytes as i64);
             if result.is_ok() {
                 stats.record(&self.metrics, &self.labels(&key));
                 if self.is_heartbeat(&key.0) {

@@ -55,8 +55,7 @@ pub struct Flow {
     producer: ProducerIdentity,
     settings: ForwardSettings,
     forwards: InFlight,
-    /// Source bytes of the forwards under way.
-    in_flight_total: u64,
+
     metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
@@ -154,13 +153,6 @@ impl Flow {
         }
     }
 
-    fn in_flight_bytes(&self) -> prometheus_client::metrics::gauge::Gauge {
-        let flow = FlowLabels {
-            flow: self.cfg.name.clone(),
-        };
-        self.metrics.in_flight_bytes.get_or_create(&flow).clone()
-    }
-
     fn err(&self, source: ClientError) -> MirrorError {
         MirrorError::Client {
             flow: self.cfg.name.clone(),
@@ -186,6 +178,10 @@ impl Flow {
             on_corrupt: cfg.on_corrupt_batch,
             produce_timeout_ms: cfg.produce_timeout_ms,
         };
+        let in_flight = metrics
+            .in_flight_bytes
+            .get_or_create(&FlowLabels { flow: cfg.name.clone() })
+            .clone();
         let mut flow = Flow {
             filter: TopicFilter::new(&cfg),
             cfg,
@@ -194,8 +190,7 @@ impl Flow {
             partitions: BTreeMap::new(),
             producer,
             settings,
-            forwards: InFlight::default(),
-            in_flight_total: 0,
+            forwards: InFlight::new(in_flight),
             metrics,
             started: false,
             catching_up: false,
@@ -210,7 +205,7 @@ impl Flow {
     /// forwards that finished. With every partition in flight, or `max_in_flight_bytes`
     /// reached, fetches nothing and waits for a forward to finish (back-pressure).
     async fn round(&mut self) -> Result<(), MirrorError> {
-        let full = self.in_flight_total >= self.cfg.max_in_flight_bytes as u64;
+        let full = self.forwards.bytes() >= self.cfg.max_in_flight_bytes as u64;
         let all_in_flight = full || self.partitions.values().all(|s| s.in_flight);
         let (fetched, mut stale) = if all_in_flight {
             (Vec::new(), false)
