@@ -16,5 +16,6 @@ mod otlp;
 mod probe;
 mod proxy;
 mod proxy_faults;
+mod proxy_leaders;
 mod reload;
 mod security;

@@ -16,9 +16,13 @@ def hexed(b):
     return None if b is None else b.hex()
 
 
+# Every address the client held for a broker (with --brokers-seen).
+BROKERS_SEEN = set()
+
+
 def confluent(args):
     from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({
+    conf = {
         "bootstrap.servers": args.bootstrap,
         "group.id": args.group or "strait-test-reader",
         "enable.auto.commit": False,
@@ -26,7 +30,12 @@ def confluent(args):
         "isolation.level": args.isolation,
         "auto.offset.reset": "earliest",
         **security.client_config(args),
-    })
+    }
+    if args.brokers_seen:
+        conf["statistics.interval.ms"] = 100
+        conf["stats_cb"] = lambda stats: BROKERS_SEEN.update(
+            b["nodename"] for b in json.loads(stats)["brokers"].values() if b["nodeid"] >= 0)
+    c = Consumer(conf)
     if args.group:
         c.subscribe(args.topic)
         return c
@@ -57,6 +66,8 @@ def main():
     ap.add_argument("--isolation", default="read_committed")
 
     ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
+    ap.add_argument("--brokers-seen", action="store_true",
+                    help="end with a line listing every broker address the client used")
     args = ap.parse_args()
     if args.list:
         from confluent_kafka.admin import AdminClient
@@ -86,6 +97,8 @@ def main():
             "ts": ts, "ts_type": ts_type,
         }), flush=True)
     c.close()
+    if args.brokers_seen:
+        print(json.dumps({"brokers": sorted(BROKERS_SEEN)}), flush=True)
 
 
 if __name__ == "__main__":

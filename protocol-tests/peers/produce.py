@@ -12,6 +12,8 @@ import sys
 import security
 
 BASE_TS = 1_700_000_000_000
+# Every address the client held for a broker (confluent client, with --brokers-seen).
+BROKERS_SEEN = set()
 
 
 def record(i, client, pad=0):
@@ -36,6 +38,10 @@ def confluent(args, plan):
         "message.timeout.ms": args.timeout_ms,
         **security.client_config(args),
     }
+    if args.brokers_seen:
+        conf["statistics.interval.ms"] = 100
+        conf["stats_cb"] = lambda stats: BROKERS_SEEN.update(
+            b["nodename"] for b in json.loads(stats)["brokers"].values() if b["nodeid"] >= 0)
     if args.txn:
         conf["transactional.id"] = f"produce-{args.topic}"
     p = Producer(conf)
@@ -111,6 +117,8 @@ def main():
     ap.add_argument("--txn", help="transactions in order, e.g. commit:100,abort:50,commit:100")
     ap.add_argument("--create", action="store_true", help="create the topic first (brokers without auto-creation)")
     ap.add_argument("--pad", type=int, default=0, help="bytes added to each non-null value (confluent client only)")
+    ap.add_argument("--brokers-seen", action="store_true",
+                    help="report every broker address the client used (confluent client only)")
     args = ap.parse_args()
     if args.create:
         create_topic(args)
@@ -120,7 +128,8 @@ def main():
     run = confluent if args.client == "confluent" else kafka_python
     failures, aborted = run(args, plan)
     written = sum(n for _, n in plan)
-    print(json.dumps({"written": written, "failures": failures[:5], "aborted": aborted}), flush=True)
+    print(json.dumps({"written": written, "failures": failures[:5], "aborted": aborted,
+                      "brokers": sorted(BROKERS_SEEN)}), flush=True)
     sys.exit(1 if failures else 0)
 
 

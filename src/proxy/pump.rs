@@ -285,17 +285,22 @@ async fn forward_responses(
     }
 }
 
-/// The answer as frame parts: unchanged, or with its broker addresses replaced.
+/// The answer as frame parts: unchanged, or with its broker addresses replaced. The
+/// part of the frame a rewrite keeps is passed on as the same bytes.
 fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Vec<Bytes>, WireError> {
-    if !rewrite::rewritten(route.api_key) {
-        return Ok(vec![Bytes::copy_from_slice(&length_prefix(frame.len())?), frame]);
+    let unchanged = |frame: Bytes| Ok(vec![Bytes::copy_from_slice(&length_prefix(frame.len())?), frame]);
+    if !rewrite::rewritten(route.api_key, route.api_version) {
+        return unchanged(frame);
     }
     let header_version = response_header_version(route.api_key, route.api_version).unwrap_or(0);
     let (_, body) = split_response(&frame, header_version)?;
-    let header = frame.slice(..frame.len() - body.len());
+    let header_len = frame.len() - body.len();
     let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
-    let new_body = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)?;
+    let Some(rewritten) = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)? else {
+        return unchanged(frame);
+    };
     proxy.counters.rewrite(&api_label(route.api_key));
-    let prefix = length_prefix(header.len() + new_body.len())?;
-    Ok(vec![Bytes::copy_from_slice(&prefix), header, Bytes::from(new_body)])
+    let kept = frame.slice(..header_len + rewritten.keep);
+    let prefix = length_prefix(kept.len() + rewritten.tail.len())?;
+    Ok(vec![Bytes::copy_from_slice(&prefix), kept, Bytes::from(rewritten.tail)])
 }

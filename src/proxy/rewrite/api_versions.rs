@@ -10,16 +10,16 @@ use crate::wire::WireError;
 pub const MAX_VERSION: i16 = 4;
 
 /// The highest version the proxy lets clients use, for the apis it must watch:
-/// rewritten ones, and the ones whose newer versions add broker endpoints (KIP-951's
-/// node endpoints in Produce v10 and Fetch v16; DescribeQuorum v2's listeners).
+/// rewritten ones, and DescribeQuorum, whose v2 answers add listeners the proxy does not
+/// rewrite.
 pub fn clamp_for(api_key: i16) -> Option<i16> {
     let key = ApiKey::try_from(api_key).ok()?;
     match key {
         ApiKey::Metadata => Some(super::metadata::MAX_VERSION),
         ApiKey::FindCoordinator => Some(super::find_coordinator::MAX_VERSION),
         ApiKey::DescribeCluster => Some(super::describe_cluster::MAX_VERSION),
-        ApiKey::Produce => Some(9),
-        ApiKey::Fetch => Some(15),
+        ApiKey::Produce => Some(super::node_endpoints::PRODUCE_MAX),
+        ApiKey::Fetch => Some(super::node_endpoints::FETCH_MAX),
         ApiKey::DescribeQuorum => Some(1),
         _ => None,
     }

@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod find_coordinator;
 pub mod metadata;
+pub mod node_endpoints;
 pub mod walk;
 
 use kafka_protocol::messages::ApiKey;
@@ -16,24 +17,39 @@ use crate::wire::WireError;
 /// Maps a broker (node id, upstream host, upstream port) to the address clients get.
 pub type Advertise<'a> = dyn FnMut(i32, &str, i32) -> (String, i32) + 'a;
 
-/// Whether answers to this api are rewritten (or clamped) by the proxy.
-pub fn rewritten(api_key: i16) -> bool {
+/// A rewritten answer body: its first `keep` bytes as the broker sent them, then `tail`.
+/// Answers that carry records keep them in the unchanged part.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rewritten {
+    pub keep: usize,
+    pub tail: Vec<u8>,
+}
+
+/// Whether answers to this api and version may need rewriting (or clamping).
+pub fn rewritten(api_key: i16, version: i16) -> bool {
     matches!(
         ApiKey::try_from(api_key),
         Ok(ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster | ApiKey::ApiVersions)
-    )
+    ) || node_endpoints::carried(api_key, version)
 }
 
-/// An answer's body with every broker address replaced (ApiVersions: clamped); other
-/// apis' bodies come back as they are.
-pub fn answer(api_key: i16, version: i16, body: &[u8], advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
-    match ApiKey::try_from(api_key) {
-        Ok(ApiKey::Metadata) => metadata::rewrite(body, version, advertise),
-        Ok(ApiKey::FindCoordinator) => find_coordinator::rewrite(body, version, advertise),
-        Ok(ApiKey::DescribeCluster) => describe_cluster::rewrite(body, version, advertise),
-        Ok(ApiKey::ApiVersions) => api_versions::answer(body, version),
-        _ => Ok(body.to_vec()),
-    }
+/// An answer's body with every broker address replaced (ApiVersions: clamped), or `None`
+/// when it passes unchanged.
+pub fn answer(
+    api_key: i16,
+    version: i16,
+    body: &[u8],
+    advertise: &mut Advertise<'_>,
+) -> Result<Option<Rewritten>, WireError> {
+    let whole = match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Metadata) => metadata::rewrite(body, version, advertise)?,
+        Ok(ApiKey::FindCoordinator) => find_coordinator::rewrite(body, version, advertise)?,
+        Ok(ApiKey::DescribeCluster) => describe_cluster::rewrite(body, version, advertise)?,
+        Ok(ApiKey::ApiVersions) => api_versions::answer(body, version)?,
+        Ok(ApiKey::Produce | ApiKey::Fetch) => return node_endpoints::rewrite(api_key, version, body, advertise),
+        _ => return Ok(None),
+    };
+    Ok(Some(Rewritten { keep: 0, tail: whole }))
 }
 
 /// Smallest encoding of a broker entry (node id, empty host, port): bounds counts.

@@ -4,15 +4,20 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::fetch_response::{self, AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse,
-    TopicName,
+    ApiKey, ApiVersionsResponse, BrokerId, DescribeClusterResponse, FetchResponse, FindCoordinatorResponse,
+    MetadataResponse, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use uuid::Uuid;
 
 use super::*;
 
@@ -156,8 +161,8 @@ fn api_versions_of_every_version_clamp_only_address_bearing_apis() {
                 .with_max_version(max)
         };
         let original = ApiVersionsResponse::default().with_api_keys(vec![
-            key(ApiKey::Produce, 3, 12),
-            key(ApiKey::Fetch, 4, 17),
+            key(ApiKey::Produce, 3, 15),
+            key(ApiKey::Fetch, 4, 20),
             key(ApiKey::Metadata, 0, 99),
             key(ApiKey::OffsetCommit, 2, 9),
             ApiVersion::default()
@@ -168,7 +173,17 @@ fn api_versions_of_every_version_clamp_only_address_bearing_apis() {
         let out = api_versions::rewrite(&encode(&original, v), v).unwrap();
         let got: ApiVersionsResponse = decode(out, v);
         let maxima: Vec<i16> = got.api_keys.iter().map(|k| k.max_version).collect();
-        assert_eq!(maxima, [9, 15, metadata::MAX_VERSION, 9, 4], "v{v}");
+        assert_eq!(
+            maxima,
+            [
+                node_endpoints::PRODUCE_MAX,
+                node_endpoints::FETCH_MAX,
+                metadata::MAX_VERSION,
+                9,
+                4
+            ],
+            "v{v}"
+        );
     }
 }
 
@@ -196,4 +211,150 @@ fn an_error_answer_is_copied_byte_for_byte_even_with_invalid_utf8() {
     body.extend_from_slice(&(-1i32).to_be_bytes());
     let out = find_coordinator::rewrite(&body, 0, &mut proxy_address).unwrap();
     assert_eq!(out, body);
+}
+
+fn endpoints() -> Vec<NodeEndpoint> {
+    (1..=2)
+        .map(|i| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(i))
+                .with_host(s(&format!("kafka-{i}.kafka-headless.svc.cluster.local")))
+                .with_port(9092)
+                .with_rack(Some(s("rack-b")))
+        })
+        .collect()
+}
+
+fn produce(version: i16, endpoints: Vec<NodeEndpoint>) -> ProduceResponse {
+    let partition = PartitionProduceResponse::default()
+        .with_index(3)
+        .with_error_code(6)
+        .with_base_offset(-1)
+        .with_record_errors(vec![BatchIndexAndErrorMessage::default()
+            .with_batch_index(0)
+            .with_batch_index_error_message(Some(s("moved")))])
+        .with_error_message(Some(s("not the leader")))
+        .with_current_leader(
+            LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(2))
+                .with_leader_epoch(7),
+        );
+    let mut topic = TopicProduceResponse::default().with_partition_responses(vec![partition]);
+    if version >= 13 {
+        topic.topic_id = Uuid::from_u128(0x1234_5678);
+    } else {
+        topic.name = TopicName(s("events"));
+    }
+    ProduceResponse::default()
+        .with_responses(vec![topic])
+        .with_throttle_time_ms(5)
+        .with_node_endpoints(endpoints)
+}
+
+fn fetch(version: i16, records: &Bytes, endpoints: Vec<fetch_response::NodeEndpoint>) -> FetchResponse {
+    let partition = PartitionData::default()
+        .with_partition_index(1)
+        .with_high_watermark(500)
+        .with_aborted_transactions(Some(vec![AbortedTransaction::default()
+            .with_producer_id(ProducerId(9))
+            .with_first_offset(40)]))
+        .with_records(Some(records.clone()));
+    let mut topic = FetchableTopicResponse::default().with_partitions(vec![partition.clone(), partition]);
+    if version >= 13 {
+        topic.topic_id = Uuid::from_u128(0x1234_5678);
+    } else {
+        topic.topic = TopicName(s("events"));
+    }
+    FetchResponse::default()
+        .with_session_id(77)
+        .with_responses(vec![topic])
+        .with_node_endpoints(endpoints)
+}
+
+fn fetch_endpoints() -> Vec<fetch_response::NodeEndpoint> {
+    endpoints()
+        .into_iter()
+        .map(|e| {
+            fetch_response::NodeEndpoint::default()
+                .with_node_id(e.node_id)
+                .with_host(e.host)
+                .with_port(e.port)
+                .with_rack(e.rack)
+        })
+        .collect()
+}
+
+/// The body a client gets: the kept bytes, then the rewritten tail.
+fn reassemble(body: &[u8], rewritten: Rewritten) -> Vec<u8> {
+    let mut out = body[..rewritten.keep].to_vec();
+    out.extend_from_slice(&rewritten.tail);
+    out
+}
+
+#[test]
+fn produce_node_endpoints_of_every_version_advertise_the_proxy_and_keep_the_rest() {
+    for v in node_endpoints::PRODUCE_FIRST..=node_endpoints::PRODUCE_MAX {
+        let body = encode(&produce(v, endpoints()), v);
+        let out = answer(ApiKey::Produce as i16, v, &body, &mut proxy_address)
+            .unwrap()
+            .unwrap();
+        let got: ProduceResponse = decode(reassemble(&body, out), v);
+        let mut want = produce(v, endpoints());
+        for e in &mut want.node_endpoints {
+            e.host = s("proxy.example.com");
+            e.port = 30_000 + e.node_id.0;
+        }
+        assert_eq!(got, want, "v{v}");
+        let plain = encode(&produce(v, vec![]), v);
+        assert_eq!(
+            answer(ApiKey::Produce as i16, v, &plain, &mut proxy_address).unwrap(),
+            None
+        );
+    }
+}
+
+#[test]
+fn fetch_node_endpoints_of_every_version_are_rewritten_and_the_records_kept_as_they_came() {
+    let records = Bytes::from(vec![0xabu8; 4096]);
+    for v in node_endpoints::FETCH_FIRST..=node_endpoints::FETCH_MAX {
+        let body = encode(&fetch(v, &records, fetch_endpoints()), v);
+        let out = answer(ApiKey::Fetch as i16, v, &body, &mut proxy_address)
+            .unwrap()
+            .unwrap();
+        let records_end = body.windows(4096).rposition(|w| w == &records[..]).unwrap() + 4096;
+        assert!(out.keep >= records_end, "v{v}: the records are in the kept part");
+        let got: FetchResponse = decode(reassemble(&body, out), v);
+        let mut want = fetch(v, &records, fetch_endpoints());
+        for e in &mut want.node_endpoints {
+            e.host = s("proxy.example.com");
+            e.port = 30_000 + e.node_id.0;
+        }
+        assert_eq!(got, want, "v{v}");
+        let plain = encode(&fetch(v, &records, vec![]), v);
+        assert_eq!(
+            answer(ApiKey::Fetch as i16, v, &plain, &mut proxy_address).unwrap(),
+            None
+        );
+    }
+}
+
+#[test]
+fn produce_and_fetch_answers_before_kip_951_pass_unread() {
+    assert!(!rewritten(ApiKey::Produce as i16, 9));
+    assert!(!rewritten(ApiKey::Fetch as i16, 15));
+    assert!(rewritten(ApiKey::Produce as i16, 10));
+    assert!(rewritten(ApiKey::Fetch as i16, 16));
+}
+
+#[test]
+fn truncated_node_endpoint_answers_are_errors_not_panics() {
+    let body = encode(&fetch(16, &Bytes::from_static(b"records"), fetch_endpoints()), 16);
+    for cut in 0..body.len() {
+        let _ = answer(ApiKey::Fetch as i16, 16, &body[..cut], &mut proxy_address);
+    }
+    let mut lying = encode(&produce(10, endpoints()), 10);
+    let at = lying.len() - 60;
+    lying[at] = 0x7f;
+    let _ = answer(ApiKey::Produce as i16, 10, &lying, &mut proxy_address);
+    assert!(answer(ApiKey::Fetch as i16, 19, &body, &mut proxy_address).is_err());
 }

@@ -66,13 +66,14 @@ impl<'a> Body<'a> {
 
     /// Nullable bytes; null reads as empty.
     pub fn bytes(&mut self) -> Result<Vec<u8>, WireError> {
-        let len = if self.flexible {
-            self.compact_len()?
-        } else {
-            let len = self.r.i32()?;
-            self.nullable_len(i64::from(len))?
-        };
+        let len = self.bytes_len()?;
         Ok(self.r.take(len.unwrap_or(0))?.to_vec())
+    }
+
+    /// Skips nullable bytes (a Fetch answer's records) without looking at them.
+    pub fn skip_bytes(&mut self) -> Result<(), WireError> {
+        let len = self.bytes_len()?;
+        self.skip(len.unwrap_or(0))
     }
 
     /// An array count; null reads as 0. A count that the bytes left cannot hold at
@@ -124,6 +125,15 @@ impl<'a> Body<'a> {
     /// Smallest encoding of a tagged-field section.
     pub fn min_tags(&self) -> usize {
         usize::from(self.flexible)
+    }
+
+    fn bytes_len(&mut self) -> Result<Option<usize>, WireError> {
+        if self.flexible {
+            self.compact_len()
+        } else {
+            let len = self.r.i32()?;
+            self.nullable_len(i64::from(len))
+        }
     }
 
     fn string_len(&mut self) -> Result<Option<usize>, WireError> {

@@ -1,0 +1,159 @@
+//! KIP-951: a Produce (v10 on) or Fetch (v16 on) answer about a partition whose leader
+//! moved names the new leader's host and port. Through the proxy, that address must be
+//! the proxy's, or the client would leave the proxy for a broker it may not reach.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::harness::*;
+use crate::metrics::{scrape_until, sum};
+use crate::proxy::{proxy, raw_round_trip};
+
+/// A Produce v10 for one partition, with no records: only the leader check matters.
+fn produce_v10(topic: &str, partition: i32) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(0)
+        .with_request_api_version(10)
+        .with_correlation_id(42)
+        .with_client_id(Some(StrBytes::from_static_str("kip951")))
+        .encode(&mut buf, 2)
+        .unwrap();
+    let data = PartitionProduceData::default()
+        .with_index(partition)
+        .with_records(Some(Bytes::new()));
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partition_data(vec![data])])
+        .encode(&mut buf, 10)
+        .unwrap();
+    buf.to_vec()
+}
+
+#[test]
+fn a_produce_answer_about_a_moved_leader_names_it_at_the_proxy() {
+    let mock = MockCluster::start(3);
+    let upstream = mock.addresses();
+    let mut mock = mock;
+    mock.command("topic moved 2");
+    mock.command("leader moved 0 2");
+    let base = free_port_base(4);
+    let (strait, _) = proxy(&mock.bootstrap, &["--port-base", &base.to_string()]);
+    let broker_1 = format!("127.0.0.1:{}", base + 1);
+    wait_for_port(&broker_1, Duration::from_secs(10));
+    let mut s = TcpStream::connect(&broker_1).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    let answer = raw_round_trip(&mut s, &produce_v10("moved", 0)).expect("an answer");
+    let mut body = Bytes::from(answer.clone());
+    assert_eq!(body.get_i32(), 42);
+    assert_eq!(body.get_u8(), 0, "no header tags");
+    let got = ProduceResponse::decode(&mut body, 10).unwrap();
+    let partition = &got.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 6, "NOT_LEADER_OR_FOLLOWER from broker 1");
+    assert_eq!(partition.current_leader.leader_id.0, 2);
+    let endpoints: Vec<(i32, String, i32)> = got
+        .node_endpoints
+        .iter()
+        .map(|e| (e.node_id.0, e.host.to_string(), e.port))
+        .collect();
+    assert_eq!(endpoints, [(2, "127.0.0.1".to_owned(), i32::from(base) + 2)]);
+    let leader_port: i32 = upstream[1].rsplit_once(':').unwrap().1.parse().unwrap();
+    assert!(
+        !answer.windows(4).any(|w| w == leader_port.to_be_bytes()),
+        "broker 2's own port {leader_port} appears nowhere in the answer"
+    );
+    assert!(strait.stop().success());
+}
+
+/// Runs a peer script while the leaders of `topic`'s 4 partitions rotate every 50 ms;
+/// returns its output and how many rotations it saw.
+fn while_leaders_move(mock: &mut MockCluster, topic: &str, script: &'static str, args: Vec<String>) -> (String, usize) {
+    let peer = std::thread::spawn(move || run_peer(script, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let mut round = 0;
+    while !peer.is_finished() {
+        for p in 0..4 {
+            mock.command(&format!("leader {topic} {p} {}", 1 + (p + round) % 3));
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (peer.join().unwrap(), round)
+}
+
+/// The broker addresses a peer script reported on its last line.
+fn brokers_seen(output: &str) -> Vec<String> {
+    let last: serde_json::Value = serde_json::from_str(output.trim().lines().last().unwrap()).unwrap();
+    serde_json::from_value(last["brokers"].clone()).unwrap()
+}
+
+fn assert_only_the_proxy(client: &str, seen: &[String], upstream: &[String]) {
+    let leaked: Vec<&String> = seen
+        .iter()
+        .filter(|b| upstream.iter().any(|u| b.ends_with(&format!(":{}", port_of(u)))))
+        .collect();
+    assert!(
+        !seen.is_empty() && leaked.is_empty(),
+        "the {client} learned broker addresses from the proxy: {leaked:?} (it knew {seen:?})"
+    );
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit_once(':').unwrap().1
+}
+
+#[test]
+fn clients_follow_moving_leaders_through_the_proxy_and_never_learn_a_broker_address() {
+    let mut mock = MockCluster::start(3);
+    mock.command("topic roaming 4");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let (strait, listen) = proxy(&mock.bootstrap, &["--metrics", &metrics]);
+    let upstream = mock.addresses();
+    let rewrites = |api: &str| {
+        let label = format!("api=\"{api}\"");
+        let text = scrape_until(&metrics, "a rewritten answer", |t| {
+            sum(t, "strait_proxy_rewrites_total", &[&label]) > 0.0
+        });
+        sum(&text, "strait_proxy_rewrites_total", &[&label])
+    };
+
+    let args = format!("--bootstrap {listen} --topic roaming --count 6000 --pad 2000 --brokers-seen");
+    let (out, moves) = while_leaders_move(
+        &mut mock,
+        "roaming",
+        "produce.py",
+        args.split(' ').map(String::from).collect(),
+    );
+    assert_only_the_proxy("producer", &brokers_seen(&out), &upstream);
+    eprintln!(
+        "producing: leaders moved {moves} times; Produce answers rewritten: {}",
+        rewrites("Produce")
+    );
+
+    let args = format!("--bootstrap {listen} --topic roaming --expect 6000 --brokers-seen");
+    let (out, moves) = while_leaders_move(
+        &mut mock,
+        "roaming",
+        "consume.py",
+        args.split(' ').map(String::from).collect(),
+    );
+    assert_only_the_proxy("consumer", &brokers_seen(&out), &upstream);
+    assert_eq!(
+        out.trim().lines().count(),
+        6000 + 1,
+        "every record, then the brokers line"
+    );
+    eprintln!(
+        "consuming: leaders moved {moves} times; Fetch answers rewritten: {}",
+        rewrites("Fetch")
+    );
+    assert!(strait.stop().success());
+}
