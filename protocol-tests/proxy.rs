@@ -111,6 +111,28 @@ fn clients_produce_and_consume_through_the_proxy_with_a_consumer_group() {
         600,
         "a consumer group through the proxy reads everything"
     );
+    let python_group = run_peer(
+        "consume.py",
+        &[
+            "--bootstrap",
+            &listen,
+            "--topic",
+            "through",
+            "--group",
+            "via-proxy-python",
+            "--client",
+            "kafka-python",
+            "--expect",
+            "600",
+            "--idle",
+            "15",
+        ],
+    );
+    assert_eq!(
+        python_group.lines().count(),
+        600,
+        "a kafka-python consumer group through the proxy reads everything"
+    );
     let via_kcat = kcat(&[
         "-b",
         &listen,

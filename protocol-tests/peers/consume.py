@@ -55,6 +55,29 @@ def confluent(args):
     return c
 
 
+def kafka_python(args):
+    """Joins --group with kafka-python and prints records until --expect or --idle."""
+    from kafka import KafkaConsumer
+    # kafka-python 3.0 fails to bootstrap against the mock cluster unless told a version.
+    c = KafkaConsumer(*args.topic, bootstrap_servers=args.bootstrap.split(","), group_id=args.group,
+                      auto_offset_reset="earliest", enable_auto_commit=False, isolation_level=args.isolation,
+                      api_version=(2, 3))
+    seen = 0
+    last = time.time()
+    while time.time() - last < args.idle and (args.expect == 0 or seen < args.expect):
+        for batch in c.poll(timeout_ms=200).values():
+            for m in batch:
+                seen += 1
+                last = time.time()
+                print(json.dumps({
+                    "topic": m.topic, "p": m.partition, "offset": m.offset,
+                    "key": hexed(m.key), "value": hexed(m.value),
+                    "headers": [[k, hexed(v)] for k, v in m.headers],
+                    "ts": m.timestamp, "ts_type": m.timestamp_type + 1,
+                }), flush=True)
+    c.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     security.add_arguments(ap)
@@ -68,7 +91,11 @@ def main():
     ap.add_argument("--group", help="join this consumer group (subscribe) instead of assigning partitions")
     ap.add_argument("--brokers-seen", action="store_true",
                     help="end with a line listing every broker address the client used")
+    ap.add_argument("--client", choices=["confluent", "kafka-python"], default="confluent",
+                    help="kafka-python needs --group")
     args = ap.parse_args()
+    if args.client == "kafka-python":
+        return kafka_python(args)
     if args.list:
         from confluent_kafka.admin import AdminClient
         meta = AdminClient({"bootstrap.servers": args.bootstrap, **security.client_config(args)}).list_topics(timeout=10)
