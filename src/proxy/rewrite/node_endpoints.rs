@@ -36,6 +36,9 @@ pub fn rewrite(
     body: &[u8],
     advertise: &mut Advertise<'_>,
 ) -> Result<Option<Rewritten>, WireError> {
+    if !carried(api_key, version) {
+        return Ok(None);
+    }
     let keep = match ApiKey::try_from(api_key) {
         Ok(ApiKey::Produce) => {
             super::check_version("Produce", version, PRODUCE_MAX)?;
@@ -104,42 +107,43 @@ fn skip_topic_identity(b: &mut Body<'_>, version: i16, by_id: i16) -> Result<(),
     }
 }
 
-/// The tagged-field section with node endpoints rewritten, or `None` if it has none.
-/// Other tags are copied as they are, in their order.
+/// The tagged-field section with node endpoints rewritten, or `None` if it names no
+/// node. Other tags are copied as they are, in their order.
 fn rewrite_tags(tags: &[u8], advertise: &mut Advertise<'_>) -> Result<Option<Vec<u8>>, WireError> {
     let mut r = Reader::new(tags, "tagged fields");
     let count = r.uvarint()?;
     let mut out = Vec::with_capacity(tags.len() + 64);
     put_uvarint(&mut out, count);
-    let mut found = false;
+    let mut rewrote = false;
     for _ in 0..count {
         let tag = r.uvarint()?;
         let size = r.uvarint()? as usize;
         let data = r.take(size)?;
         put_uvarint(&mut out, tag);
-        if tag == NODE_ENDPOINTS_TAG {
-            found = true;
-            let endpoints = rewrite_endpoints(data, advertise)?;
-            put_uvarint(&mut out, endpoints.len() as u32);
-            out.extend_from_slice(&endpoints);
+        let endpoints = if tag == NODE_ENDPOINTS_TAG {
+            rewrite_endpoints(data, advertise)?
         } else {
-            put_uvarint(&mut out, size as u32);
-            out.extend_from_slice(data);
-        }
+            None
+        };
+        rewrote |= endpoints.is_some();
+        let data = endpoints.as_deref().unwrap_or(data);
+        put_uvarint(&mut out, data.len() as u32);
+        out.extend_from_slice(data);
     }
     // Bytes after the last field are ignored by clients; they pass as they came.
     out.extend_from_slice(r.take(r.remaining())?);
-    Ok(found.then_some(out))
+    Ok(rewrote.then_some(out))
 }
 
-/// NodeEndpoints: node id, host, port, rack, tagged fields, per node.
-fn rewrite_endpoints(data: &[u8], advertise: &mut Advertise<'_>) -> Result<Vec<u8>, WireError> {
+/// NodeEndpoints: node id, host, port, rack, tagged fields, per node; `None` if empty.
+fn rewrite_endpoints(data: &[u8], advertise: &mut Advertise<'_>) -> Result<Option<Vec<u8>>, WireError> {
     let mut w = Walk::new(data, true, "node endpoints");
-    for _ in 0..w.copy_array_len(MIN_BROKER)? {
+    let nodes = w.copy_array_len(MIN_BROKER)?;
+    for _ in 0..nodes {
         let node = w.copy_i32()?;
         w.replace_address(node, advertise)?;
         w.copy_string()?; // rack
         w.copy_tagged()?;
     }
-    Ok(w.finish())
+    Ok((nodes > 0).then(|| w.finish()))
 }
