@@ -69,11 +69,19 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> WireError {
 /// Reads at most `limit` bytes from a decoder; one byte more means the data is too big.
 /// The output starts at four times the input (within the limit): growing it step by
 /// step from empty would copy it again at every doubling.
-fn read_bounded(codec: Compression, reader: impl Read, limit: usize, input: usize) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(input.saturating_mul(4).min(limit));
+/// Reads `reader` to its end onto `out`, refusing to let `out` pass `limit` bytes.
+fn read_bounded(
+    codec: Compression,
+    reader: impl Read,
+    limit: usize,
+    input: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    out.reserve(input.saturating_mul(4).min(limit.saturating_sub(out.len())));
+    let room = limit.saturating_sub(out.len()) as u64;
     reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
+        .take(room + 1)
+        .read_to_end(out)
         .map_err(|e| codec_error(codec, e))?;
     if out.len() > limit {
         return Err(WireError::DecompressedTooLarge {
@@ -81,38 +89,45 @@ fn read_bounded(codec: Compression, reader: impl Read, limit: usize, input: usiz
             limit,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decompresses one records section, refusing output beyond `limit` bytes.
 pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    decompress_into(codec, data, limit, &mut out)?;
+    Ok(out)
+}
+
+/// Decompresses one records section onto `out` (a reused buffer, usually empty),
+/// refusing to let `out` pass `limit` bytes.
+pub fn decompress_into(codec: Compression, data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
     match codec {
         Compression::None => {
-            if data.len() > limit {
+            if out.len() + data.len() > limit {
                 return Err(WireError::DecompressedTooLarge { codec: "none", limit });
             }
-            Ok(data.to_vec())
+            out.extend_from_slice(data);
+            Ok(())
         }
-        Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, data.len()),
-        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit, data.len()),
+        Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, data.len(), out),
+        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit, data.len(), out),
         Compression::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_error(codec, e))?;
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| codec_error(codec, e))?;
-            read_bounded(codec, decoder, limit, data.len())
+            read_bounded(codec, decoder, limit, data.len(), out)
         }
-        Compression::Snappy => snappy_decompress(data, limit),
+        Compression::Snappy => snappy_decompress(data, limit, out),
     }
 }
 
-fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
+fn snappy_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
     if data.len() >= XERIAL_HEADER_LEN && data[..8] == XERIAL_MAGIC {
-        return xerial_decompress(&data[XERIAL_HEADER_LEN..], limit);
+        return xerial_decompress(&data[XERIAL_HEADER_LEN..], limit, out);
     }
-    let mut out = Vec::new();
-    snappy_raw_append(data, limit, &mut out)?;
-    Ok(out)
+    snappy_raw_append(data, limit, out)
 }
 
 /// Decompresses one raw snappy block onto `out`, checking its stated size first.
@@ -132,8 +147,7 @@ fn snappy_raw_append(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<()
 }
 
 /// Java's framing: after the header, blocks of a 4-byte length and raw snappy data.
-fn xerial_decompress(mut rest: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::new();
+fn xerial_decompress(mut rest: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
     while !rest.is_empty() {
         if rest.len() < 4 {
             return Err(WireError::truncated("xerial snappy block length", 4, rest.len()));
@@ -143,57 +157,82 @@ fn xerial_decompress(mut rest: &[u8], limit: usize) -> Result<Vec<u8>, WireError
         if rest.len() < len {
             return Err(WireError::truncated("xerial snappy block", len, rest.len()));
         }
-        snappy_raw_append(&rest[..len], limit, &mut out)?;
+        snappy_raw_append(&rest[..len], limit, out)?;
         rest = &rest[len..];
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Compresses a records section. `level` applies to gzip and zstd; `None` is the codec's
 /// default. Snappy is written in Java's framing, which every Kafka client reads.
 pub fn compress(codec: Compression, level: Option<i32>, data: &[u8]) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    compress_into(codec, level, data, &mut out)?;
+    Ok(out)
+}
+
+/// Compresses a records section onto the end of `out`.
+pub fn compress_into(codec: Compression, level: Option<i32>, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+    let error = |e| codec_error(codec, e);
     match codec {
-        Compression::None => Ok(data.to_vec()),
+        Compression::None => out.extend_from_slice(data),
         Compression::Gzip => {
             let level = flate2::Compression::new(level.unwrap_or(6).clamp(1, 9) as u32);
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
-            enc.write_all(data).map_err(|e| codec_error(codec, e))?;
-            enc.finish().map_err(|e| codec_error(codec, e))
+            let mut enc = flate2::write::GzEncoder::new(out, level);
+            enc.write_all(data).map_err(error)?;
+            enc.finish().map_err(error)?;
         }
         Compression::Lz4 => {
             let info = lz4_flex::frame::FrameInfo::new()
                 .block_mode(lz4_flex::frame::BlockMode::Independent)
                 .block_size(lz4_flex::frame::BlockSize::Max64KB);
-            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
-            enc.write_all(data).map_err(|e| codec_error(codec, e))?;
-            enc.finish().map_err(|e| codec_error(codec, e))
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
+            enc.write_all(data).map_err(error)?;
+            enc.finish().map_err(|e| codec_error(codec, e))?;
         }
-        Compression::Zstd => zstd_compress(data, level.unwrap_or(3)),
-        Compression::Snappy => xerial_compress(data),
+        Compression::Zstd => zstd_compress(data, level.unwrap_or(3), out)?,
+        Compression::Snappy => xerial_compress(data, out)?,
     }
+    Ok(())
 }
 
 thread_local! {
     /// One zstd context per thread, kept between batches: a fresh context allocates and
     /// zeroes megabytes of workspace, which perf showed costing more than the
-    /// compression itself in the static build.
-    static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    /// compression itself in the static build. Its output buffer is kept too.
+    static ZSTD: RefCell<Option<ZstdKept>> = const { RefCell::new(None) };
 }
 
-fn zstd_compress(data: &[u8], level: i32) -> Result<Vec<u8>, WireError> {
+struct ZstdKept {
+    level: i32,
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+fn zstd_compress(data: &[u8], level: i32, out: &mut Vec<u8>) -> Result<(), WireError> {
     let error = |e| codec_error(Compression::Zstd, e);
     ZSTD.with(|cell| {
         let mut kept = cell.borrow_mut();
-        if !kept.as_ref().is_some_and(|(l, _)| *l == level) {
-            *kept = Some((level, zstd::bulk::Compressor::new(level).map_err(error)?));
+        if !kept.as_ref().is_some_and(|k| k.level == level) {
+            *kept = Some(ZstdKept {
+                level,
+                compressor: zstd::bulk::Compressor::new(level).map_err(error)?,
+                scratch: Vec::new(),
+            });
         }
-        let (_, compressor) = kept.as_mut().expect("set above");
-        compressor.compress(data).map_err(error)
+        let ZstdKept {
+            compressor, scratch, ..
+        } = kept.as_mut().expect("set above");
+        scratch.clear();
+        scratch.reserve(zstd::zstd_safe::compress_bound(data.len()));
+        compressor.compress_to_buffer(data, scratch).map_err(error)?;
+        out.extend_from_slice(scratch);
+        Ok(())
     })
 }
 
-fn xerial_compress(data: &[u8]) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(XERIAL_HEADER_LEN + data.len() / 2);
+fn xerial_compress(data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+    out.reserve(XERIAL_HEADER_LEN + data.len() / 2);
     out.extend_from_slice(&XERIAL_MAGIC);
     out.extend_from_slice(&1i32.to_be_bytes());
     out.extend_from_slice(&1i32.to_be_bytes());
@@ -205,7 +244,7 @@ fn xerial_compress(data: &[u8]) -> Result<Vec<u8>, WireError> {
         out.extend_from_slice(&(block.len() as u32).to_be_bytes());
         out.extend_from_slice(&block);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! imports tokio, so fuzz targets and benches call it directly.
 
 pub mod batch;
+pub mod buffers;
 pub mod build;
 pub mod codec;
 pub mod error;

@@ -2,10 +2,11 @@
 //! target broker would otherwise get wrong (LogAppendTime timestamps, offset gaps left by
 //! compaction inside compressed batches).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::Arc;
 
 use super::batch::{layout, Batch, TimestampType, HEADER_LEN};
-use super::codec::{compress, decompress, Compression};
+use super::buffers::BufferPool;
+use super::codec::{compress_into, decompress_into, Compression};
 use super::records::{read_records, write_record};
 use super::WireError;
 
@@ -29,17 +30,20 @@ pub fn needs_record_rewrite(batch: &Batch) -> Result<bool, WireError> {
 
 /// Rebuilds a batch for `target`: decompress, rewrite records if needed, compress, new
 /// header with a valid CRC. Producer fields are left for `batch::patch`.
+/// Every buffer comes from the shared pool and goes back to it.
 pub fn rebuild(batch: &Batch, target: Target) -> Result<Batch, WireError> {
-    let source_codec = batch.compression()?;
-    let plain = decompress(source_codec, &batch.records(), target.max_decompressed)?;
+    let pool = BufferPool::shared();
+    let records = batch.records();
+    let mut plain = pool.take(records.len().saturating_mul(4).min(target.max_decompressed));
+    decompress_into(batch.compression()?, &records, target.max_decompressed, &mut plain)?;
     let mut header = batch.header();
-    let plain = if needs_record_rewrite(batch)? {
-        normalize_records(batch, &plain, &mut header)?
-    } else {
-        plain
-    };
-    let packed = compress(target.compression, target.level, &plain)?;
-    assemble(header, target.compression, &packed)
+    if needs_record_rewrite(batch)? {
+        let normalized = normalize_records(batch, &plain, &mut header)?;
+        pool.recycle(std::mem::replace(&mut plain, normalized));
+    }
+    let rebuilt = assemble(&pool, header, target, &plain);
+    pool.recycle(plain);
+    rebuilt
 }
 
 /// Makes timestamps CreateTime holding what a source consumer saw, and offset deltas
@@ -65,9 +69,20 @@ fn normalize_records(batch: &Batch, plain: &[u8], header: &mut [u8; HEADER_LEN])
     Ok(out)
 }
 
-fn assemble(mut header: [u8; HEADER_LEN], codec: Compression, records: &[u8]) -> Result<Batch, WireError> {
+/// The new batch: `plain` compressed straight after room for the header, which is
+/// filled in last, once the length and CRC are known.
+fn assemble(
+    pool: &Arc<BufferPool>,
+    mut header: [u8; HEADER_LEN],
+    target: Target,
+    plain: &[u8],
+) -> Result<Batch, WireError> {
+    let mut out = pool.take(HEADER_LEN + plain.len() / 2);
+    out.extend_from_slice(&header);
+    compress_into(target.compression, target.level, plain, &mut out)?;
+    let records = &out[HEADER_LEN..];
     let attributes = i16::from_be_bytes([header[21], header[22]]);
-    let attributes = (attributes & !0x07) | codec.attribute_bits();
+    let attributes = (attributes & !0x07) | target.compression.attribute_bits();
     header[layout::ATTRIBUTES_AT..layout::ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     let batch_length = i32::try_from(HEADER_LEN - 12 + records.len()).map_err(|_| WireError::Encode {
         what: "record batch",
@@ -76,8 +91,6 @@ fn assemble(mut header: [u8; HEADER_LEN], codec: Compression, records: &[u8]) ->
     header[8..12].copy_from_slice(&batch_length.to_be_bytes());
     let crc = crc32c::crc32c_append(crc32c::crc32c(&header[layout::CRC_FROM..]), records);
     header[layout::CRC_AT..layout::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    let mut out = BytesMut::with_capacity(HEADER_LEN + records.len());
-    out.put_slice(&header);
-    out.put_slice(records);
-    Batch::new(Bytes::from(out))
+    out[..HEADER_LEN].copy_from_slice(&header);
+    Batch::new(pool.freeze(out))
 }
