@@ -80,8 +80,11 @@ impl InFlight {
         let span = o.span.clone();
         let forward = async move {
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
+            let permit = stamping_slots().acquire().await.expect("never closed");
             let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
-            let (result, next_sequence) = match stamping.await.expect("stamping panicked") {
+            let stamped = stamping.await.expect("stamping panicked");
+            drop(permit);
+            let (result, next_sequence) = match stamped {
                 Ok((stamped, next_sequence)) => {
                     let timeout = o.settings.produce_timeout_ms;
                     let produced = produce_acked(target, &o.target_topic, o.key.1, &stamped, timeout, &retries).await;
@@ -129,4 +132,16 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.gauge.dec_by(self.bytes as i64);
     }
+}
+
+/// Two stampings at a time per core, over all flows (two, so that a core never waits
+/// for the hand-over of the next). Without a bound, every partition with data got its
+/// own blocking thread, each with its own compression context and buffers: recompressing
+/// 192 partitions peaked at 289 MB resident; bounded, at 65 to 71 MB.
+fn stamping_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(2 * cores)
+    })
 }
