@@ -91,48 +91,27 @@ fn clients_produce_and_consume_through_the_proxy_with_a_consumer_group() {
     assert!(child.wait().unwrap().success());
     let direct = consume(&mock.bootstrap, &["through"], 600, "read_committed");
     assert_eq!(direct.len(), 600, "every record reached the cluster");
-    let grouped = run_peer(
-        "consume.py",
-        &[
+    for (group, client) in [("via-proxy", "confluent"), ("via-proxy-python", "kafka-python")] {
+        let args = [
             "--bootstrap",
             &listen,
             "--topic",
             "through",
             "--group",
-            "via-proxy",
-            "--expect",
-            "600",
-            "--idle",
-            "15",
-        ],
-    );
-    assert_eq!(
-        grouped.lines().count(),
-        600,
-        "a consumer group through the proxy reads everything"
-    );
-    let python_group = run_peer(
-        "consume.py",
-        &[
-            "--bootstrap",
-            &listen,
-            "--topic",
-            "through",
-            "--group",
-            "via-proxy-python",
+            group,
             "--client",
-            "kafka-python",
+            client,
             "--expect",
             "600",
             "--idle",
             "15",
-        ],
-    );
-    assert_eq!(
-        python_group.lines().count(),
-        600,
-        "a kafka-python consumer group through the proxy reads everything"
-    );
+        ];
+        assert_eq!(
+            run_peer("consume.py", &args).lines().count(),
+            600,
+            "a {client} consumer group through the proxy reads everything"
+        );
+    }
     let via_kcat = kcat(&[
         "-b",
         &listen,

@@ -74,10 +74,10 @@ fn a_produce_answer_about_a_moved_leader_names_it_at_the_proxy() {
     assert!(strait.stop().success());
 }
 
-/// Runs a peer script while the leaders of `topic`'s 4 partitions rotate every 50 ms;
-/// returns its output and how many rotations it saw.
-fn while_leaders_move(mock: &mut MockCluster, topic: &str, script: &'static str, args: Vec<String>) -> (String, usize) {
-    let peer = std::thread::spawn(move || run_peer(script, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+/// Runs a peer script (its arguments separated by spaces) while the leaders of `topic`'s
+/// 4 partitions rotate every 50 ms; returns its output and how many rotations it saw.
+fn while_leaders_move(mock: &mut MockCluster, topic: &str, script: &'static str, args: String) -> (String, usize) {
+    let peer = std::thread::spawn(move || run_peer(script, &args.split(' ').collect::<Vec<_>>()));
     let mut round = 0;
     while !peer.is_finished() {
         for p in 0..4 {
@@ -126,12 +126,7 @@ fn clients_follow_moving_leaders_through_the_proxy_and_never_learn_a_broker_addr
     };
 
     let args = format!("--bootstrap {listen} --topic roaming --count 6000 --pad 2000 --brokers-seen");
-    let (out, moves) = while_leaders_move(
-        &mut mock,
-        "roaming",
-        "produce.py",
-        args.split(' ').map(String::from).collect(),
-    );
+    let (out, moves) = while_leaders_move(&mut mock, "roaming", "produce.py", args);
     assert_only_the_proxy("producer", &brokers_seen(&out), &upstream);
     eprintln!(
         "producing: leaders moved {moves} times; Produce answers rewritten: {}",
@@ -139,12 +134,7 @@ fn clients_follow_moving_leaders_through_the_proxy_and_never_learn_a_broker_addr
     );
 
     let args = format!("--bootstrap {listen} --topic roaming --expect 6000 --brokers-seen");
-    let (out, moves) = while_leaders_move(
-        &mut mock,
-        "roaming",
-        "consume.py",
-        args.split(' ').map(String::from).collect(),
-    );
+    let (out, moves) = while_leaders_move(&mut mock, "roaming", "consume.py", args);
     assert_only_the_proxy("consumer", &brokers_seen(&out), &upstream);
     assert_eq!(
         out.trim().lines().count(),
