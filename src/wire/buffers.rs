@@ -1,8 +1,8 @@
 //! Large buffers (fetch answers, rebuilt batches and their decompressed records), kept
 //! for reuse once every part of one is dropped. A fetch answer lives until its batches
 //! reach the target, so each new one would get fresh memory; the static build's
-//! allocator (musl) maps and unmaps large blocks every time, and perf showed a third of
-//! the mirror's CPU in the page faults that follow. Idle buffers are bounded, so a
+//! allocator (musl) maps and unmaps large blocks every time, and perf showed about 30%
+//! of the mirror's CPU in the page faults that follow. Idle buffers are bounded, so a
 //! burst does not stay resident.
 
 use std::sync::{Arc, Mutex, OnceLock};
