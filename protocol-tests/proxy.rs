@@ -45,7 +45,7 @@ fn kcat(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn port_of(addr: &str) -> &str {
+pub(crate) fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').unwrap().1
 }
 

@@ -17,7 +17,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::harness::*;
 use crate::metrics::{get, scrape_until, sum};
-use crate::proxy::{proxy, raw_round_trip};
+use crate::proxy::{port_of, proxy, raw_round_trip};
 
 /// A flexible request header (v2) with correlation id 42.
 fn header(api_key: i16, version: i16) -> BytesMut {
@@ -71,9 +71,8 @@ fn produce_v10(topic: &str, partition: i32) -> BytesMut {
 
 #[test]
 fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
-    let mock = MockCluster::start(3);
+    let mut mock = MockCluster::start(3);
     let upstream = mock.addresses();
-    let mut mock = mock;
     mock.command("topic moved 2");
     mock.command("leader moved 0 2");
     let base = free_port_base(4);
@@ -94,7 +93,7 @@ fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
         .map(|e| (e.node_id.0, e.host.to_string(), e.port))
         .collect();
     assert_eq!(endpoints, [(2, "127.0.0.1".to_owned(), i32::from(base) + 2)]);
-    let leader_port: i32 = upstream[1].rsplit_once(':').unwrap().1.parse().unwrap();
+    let leader_port: i32 = port_of(&upstream[1]).parse().unwrap();
     assert!(
         !answer.windows(4).any(|w| w == leader_port.to_be_bytes()),
         "broker 2's own port {leader_port} appears nowhere in the answer"
@@ -165,10 +164,6 @@ fn assert_only_the_proxy(client: &str, seen: &[String], upstream: &[String]) {
         !seen.is_empty() && leaked.is_empty(),
         "the {client} learned broker addresses from the proxy: {leaked:?} (it knew {seen:?})"
     );
-}
-
-fn port_of(addr: &str) -> &str {
-    addr.rsplit_once(':').unwrap().1
 }
 
 #[test]

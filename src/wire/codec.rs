@@ -66,10 +66,9 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> WireError {
     }
 }
 
-/// Reads at most `limit` bytes from a decoder; one byte more means the data is too big.
-/// The output starts at four times the input (within the limit): growing it step by
-/// step from empty would copy it again at every doubling.
-/// Reads `reader` to its end onto `out`, refusing to let `out` pass `limit` bytes.
+/// Reads a decoder to its end onto `out`, refusing to let `out` pass `limit` bytes: one
+/// byte more means the data is too big. Room for four times the input (within the limit)
+/// is reserved first: growing from empty would copy the output again at every doubling.
 fn read_bounded(
     codec: Compression,
     reader: impl Read,

@@ -55,7 +55,6 @@ pub struct Flow {
     producer: ProducerIdentity,
     settings: ForwardSettings,
     forwards: InFlight,
-
     metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
