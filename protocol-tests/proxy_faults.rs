@@ -3,7 +3,7 @@
 //! the DescribeCluster answer a newer admin client relies on.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -123,6 +123,28 @@ fn brokers_the_proxy_could_not_see_at_startup_get_listeners_when_they_appear() {
     let brokers = list(&listen).brokers;
     assert_eq!(brokers.len(), 3, "{brokers:?}");
     assert!(strait.log_shows("broker listener open"), "{}", strait.log_text());
+    assert!(strait.stop().success());
+}
+
+#[test]
+fn a_client_that_closes_is_answered_and_let_go_even_if_the_broker_keeps_its_side_open() {
+    let mock = MockCluster::start(1);
+    // The relay passes no FIN on: the broker side stays open however long the proxy waits.
+    let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = relay.local_addr().unwrap().to_string();
+    start_relay(relay, mock.bootstrap.clone());
+    let (strait, listen) = proxy(&upstream, &[]);
+    let mut client = TcpStream::connect(&listen).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let request = api_versions_request(3, 7);
+    let mut frame = (request.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&request);
+    client.write_all(&frame).unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let closed = client.read_to_end(&mut answer);
+    assert!(closed.is_ok(), "the proxy kept the connection open: {closed:?}");
+    assert_eq!(answer.get(4..8), Some(&7i32.to_be_bytes()[..]), "the answer came first");
     assert!(strait.stop().success());
 }
 

@@ -43,12 +43,6 @@ struct InFlight {
     unanswered: Mutex<VecDeque<i32>>,
 }
 
-/// Why the client side stopped.
-enum Ended {
-    ClientClosed,
-    Shutdown,
-}
-
 impl InFlight {
     fn is_empty(&self) -> bool {
         self.routes.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
@@ -148,23 +142,20 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
     tokio::pin!(requests, responses);
     tokio::select! {
         r = &mut responses => r,
-        r = &mut requests => match r? {
-            // The upstream got our FIN: it reads what it has (acks=0 produces too), then
-            // closes, which ends `responses`.
-            Ended::ClientClosed => tokio::time::timeout(proxy.settings.shutdown_grace, responses)
-                .await
-                .unwrap_or(Ok(())),
-            Ended::Shutdown => {
-                // Deliver the answers already due, then close.
-                in_flight.draining.store(true, Ordering::SeqCst);
-                if in_flight.is_empty() {
-                    return Ok(());
-                }
-                tokio::time::timeout(proxy.settings.shutdown_grace, responses)
-                    .await
-                    .unwrap_or(Ok(()))
+        r = &mut requests => {
+            // No more requests will come (the client closed, or the proxy stops): deliver
+            // the answers already due, then close. Waiting for the broker to close instead
+            // would hold the connection for as long as the broker keeps it open, since
+            // every request sent is already in the socket (acks=0 produces included).
+            r?;
+            in_flight.draining.store(true, Ordering::SeqCst);
+            if in_flight.is_empty() {
+                return Ok(());
             }
-        },
+            tokio::time::timeout(proxy.settings.shutdown_grace, responses)
+                .await
+                .unwrap_or(Ok(()))
+        }
     }
 }
 
@@ -185,22 +176,22 @@ async fn forward_requests(
     mut upstream: impl AsyncWrite + Unpin,
     in_flight: &InFlight,
     client: &str,
-) -> Result<Ended, ProxyError> {
+) -> Result<(), ProxyError> {
     let mut shutdown = proxy.shutdown.clone();
     let idle = proxy.settings.idle_timeout;
     loop {
         let next = tokio::select! {
             n = tokio::time::timeout(idle, frames.next()) => n,
-            _ = shutdown.changed() => return Ok(Ended::Shutdown),
+            _ = shutdown.changed() => return Ok(()),
         };
         let frame = match next {
             Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
             Err(_) => continue,
             Ok(Ok(Some(frame))) => frame,
             Ok(Ok(None)) => {
-                // Half-close: the broker still processes what was sent, then closes too.
+                // Pass the client's half-close on: the broker still reads what was sent.
                 let _ = upstream.shutdown().await;
-                return Ok(Ended::ClientClosed);
+                return Ok(());
             }
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
