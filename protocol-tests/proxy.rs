@@ -14,15 +14,10 @@ pub(crate) fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
     let listen = format!("127.0.0.1:{port}");
     let base = free_port_base(4).to_string();
 
-    let mut args = vec![
-        "proxy",
-        "--upstream",
-        upstream,
-        "--listen",
-        &listen,
-        "--advertise",
-        "127.0.0.1",
-    ];
+    let mut args = vec!["proxy", "--upstream", upstream, "--listen", &listen];
+    if !extra.contains(&"--advertise") {
+        args.extend(["--advertise", "127.0.0.1"]);
+    }
     if !extra.contains(&"--port-base") {
         args.extend(["--port-base", &base]);
     }

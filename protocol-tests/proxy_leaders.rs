@@ -52,6 +52,28 @@ fn topic_id(s: &mut TcpStream, topic: &str) -> uuid::Uuid {
     MetadataResponse::decode(&mut body, 12).unwrap().topics[0].topic_id
 }
 
+/// A Fetch v16 from offset 0 of each partition, up to 1 MiB each.
+fn fetch_v16(topic_id: uuid::Uuid, partitions: &[i32]) -> BytesMut {
+    let mut request = header(1, 16);
+    let partitions = partitions.iter().map(|&p| {
+        FetchPartition::default()
+            .with_partition(p)
+            .with_fetch_offset(0)
+            .with_partition_max_bytes(1 << 20)
+    });
+    FetchRequest::default()
+        .with_max_wait_ms(10)
+        .with_min_bytes(1)
+        .with_max_bytes(4 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic_id(topic_id)
+            .with_partitions(partitions.collect())])
+        .encode(&mut request, 16)
+        .unwrap();
+    request
+}
+
 /// A Produce v10 for one partition, with no records: only the leader check matters.
 fn produce_v10(topic: &str, partition: i32) -> BytesMut {
     let mut buf = header(0, 10);
@@ -99,21 +121,8 @@ fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
         "broker 2's own port {leader_port} appears nowhere in the answer"
     );
 
-    let mut request = header(1, 16);
-    let partition = FetchPartition::default()
-        .with_partition(0)
-        .with_fetch_offset(0)
-        .with_partition_max_bytes(1 << 20);
-    FetchRequest::default()
-        .with_max_wait_ms(10)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic_id(topic_id(&mut s, "moved"))
-            .with_partitions(vec![partition])])
-        .encode(&mut request, 16)
-        .unwrap();
+    let moved = topic_id(&mut s, "moved");
+    let request = fetch_v16(moved, &[0]);
     let (answer, mut body) = ask(&mut s, request);
     let got = FetchResponse::decode(&mut body, 16).unwrap();
     assert_eq!(
@@ -132,6 +141,81 @@ fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
     );
     assert!(!answer.windows(4).any(|w| w == leader_port.to_be_bytes()));
     assert!(strait.stop().success());
+}
+
+/// A Fetch answer of 200 kB goes to the client as it arrives, before its end (where
+/// the node endpoints are) is read. The rewrite must keep the length announced: with a
+/// shorter advertised host it is padded with an unknown tag, with a longer one the
+/// endpoints are left out. Either way the records are the broker's bytes.
+#[test]
+fn a_large_fetch_answer_about_a_moved_leader_keeps_its_records_and_length() {
+    let mut mock = MockCluster::start(3);
+    let upstream = mock.addresses();
+    mock.command("topic bulk 2");
+    mock.command("leader bulk 0 1");
+    run_peer(
+        "produce.py",
+        &[
+            "--bootstrap",
+            &mock.bootstrap,
+            "--topic",
+            "bulk",
+            "--count",
+            "100",
+            "--partitions",
+            "1",
+            "--pad",
+            "2000",
+        ],
+    );
+    mock.command("leader bulk 1 2");
+    let mut direct = TcpStream::connect(&upstream[0]).unwrap();
+    let bulk = topic_id(&mut direct, "bulk");
+    let (_, mut body) = ask(&mut direct, fetch_v16(bulk, &[0]));
+    let records = FetchResponse::decode(&mut body, 16).unwrap().responses[0].partitions[0]
+        .records
+        .clone();
+    let size = records.as_ref().map_or(0, Bytes::len);
+    assert!(size > 100_000, "the mock answers with {size} bytes of records");
+    let leader_port: i32 = port_of(&upstream[1]).parse().unwrap();
+
+    for (advertise, kept) in [("127.1", true), ("a-much-longer-proxy-name.example.com", false)] {
+        let base = free_port_base(4);
+        let (strait, _) = proxy(
+            &mock.bootstrap,
+            &["--port-base", &base.to_string(), "--advertise", advertise],
+        );
+        let broker_1 = format!("127.0.0.1:{}", base + 1);
+        wait_for_port(&broker_1, Duration::from_secs(10));
+        let mut s = TcpStream::connect(&broker_1).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (answer, mut body) = ask(&mut s, fetch_v16(bulk, &[0, 1]));
+        let got = FetchResponse::decode(&mut body, 16).unwrap();
+        let partitions = &got.responses[0].partitions;
+        assert_eq!(partitions[0].records, records, "{advertise}: the broker's record bytes");
+        assert_eq!(
+            (partitions[1].error_code, partitions[1].current_leader.leader_id.0),
+            (6, 2)
+        );
+        let endpoints: Vec<(i32, String, i32)> = got
+            .node_endpoints
+            .iter()
+            .map(|e| (e.node_id.0, e.host.to_string(), e.port))
+            .collect();
+        let want = if kept {
+            vec![(2, advertise.to_owned(), i32::from(base) + 2)]
+        } else {
+            vec![]
+        };
+        assert_eq!(endpoints, want, "{advertise}");
+        let padding: Vec<i32> = got.unknown_tagged_fields.keys().copied().collect();
+        assert!(
+            !padding.is_empty() && padding.iter().all(|t| *t >= 10_000),
+            "{advertise}: padded, {padding:?}"
+        );
+        assert!(!answer.windows(4).any(|w| w == leader_port.to_be_bytes()));
+        assert!(strait.stop().success());
+    }
 }
 
 /// Runs a peer script (its arguments separated by spaces) while the leaders of `topic`'s
@@ -171,7 +255,9 @@ fn clients_follow_moving_leaders_through_the_proxy_and_never_learn_a_broker_addr
     let mut mock = MockCluster::start(3);
     mock.command("topic roaming 4");
     let metrics = format!("127.0.0.1:{}", free_port());
-    let (strait, listen) = proxy(&mock.bootstrap, &["--metrics", &metrics]);
+    // 127.1 is shorter than the mock's 127.0.0.1: large Fetch answers, whose length goes
+    // out before their node endpoints are read, reach the consumer padded.
+    let (strait, listen) = proxy(&mock.bootstrap, &["--metrics", &metrics, "--advertise", "127.1"]);
     let upstream = mock.addresses();
     let args = format!("--bootstrap {listen} --topic roaming --count 6000 --pad 2000 --brokers-seen");
     let (out, moves) = while_leaders_move(&mut mock, "roaming", "produce.py", args);

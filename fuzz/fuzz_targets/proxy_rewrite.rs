@@ -2,10 +2,12 @@
 //! (Metadata, FindCoordinator, DescribeCluster, ApiVersions, Produce, Fetch) and byte 1
 //! the version. A rewrite may keep only bytes that are there, may grow the answer only
 //! by the addresses written into it, and one with no address rewritten keeps its length.
+//! A Produce or Fetch rewrite also fits into the length the broker's answer had, as it
+//! must when that length went to the client first.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strait::proxy::rewrite::answer;
+use strait::proxy::rewrite::{answer, same_length};
 
 const APIS: [i16; 6] = [3, 10, 60, 18, 0, 1];
 
@@ -27,6 +29,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(len <= body.len() + rewritten * (2 + "proxy.example.com".len()) + 5);
         if rewritten == 0 {
             assert_eq!(len, body.len());
+        }
+        if matches!(api, 0 | 1) {
+            let announced = body.len() - out.keep;
+            let fitted = same_length::fit(&out.tail, announced).expect("a tail with node endpoints fits its old length");
+            assert_eq!(fitted.len(), announced);
         }
     }
 });

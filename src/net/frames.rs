@@ -38,13 +38,32 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next frame body, or `None` when the peer closed between frames.
     pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        match self.next_or_large(POOLED_FROM).await? {
+            None => Ok(None),
+            Some(Next::Whole(frame)) => Ok(Some(frame)),
+            Some(Next::Large(large)) => self.complete(large).await.map(Some),
+        }
+    }
+
+    /// Reads a large frame to its end.
+    pub async fn complete(&mut self, mut large: Large) -> Result<Bytes, FrameError> {
+        while !large.is_complete() {
+            self.read_more(&mut large).await?;
+        }
+        Ok(self.finish(large))
+    }
+
+    /// The next frame, whole if it is smaller than `large_from`; a larger one comes as
+    /// it arrives, in a pooled buffer the caller fills with `read_more`, so it can be
+    /// passed on before its end is here.
+    pub async fn next_or_large(&mut self, large_from: usize) -> Result<Option<Next>, FrameError> {
         loop {
-            if let Some(frame) = take_frame(&mut self.buf, self.max)? {
-                return Ok(Some(frame));
-            }
             if let Some(len) = peek_frame_len(&self.buf, self.max)? {
-                if len >= POOLED_FROM {
-                    return self.read_pooled(len).await.map(Some);
+                if len >= large_from {
+                    return Ok(Some(Next::Large(self.start_large(len))));
+                }
+                if let Some(frame) = take_frame(&mut self.buf, self.max)? {
+                    return Ok(Some(Next::Whole(frame)));
                 }
                 self.buf.reserve((4 + len).saturating_sub(self.buf.len()));
             }
@@ -56,24 +75,59 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
         }
     }
-}
 
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// Reads the rest of a frame whose size prefix is buffered into a pooled buffer:
-    /// what is buffered already is copied, the rest is read into it directly.
-    async fn read_pooled(&mut self, len: usize) -> Result<Bytes, FrameError> {
+    /// A large frame whose size prefix is buffered: what is buffered already is
+    /// copied into a pooled buffer; `read_more` reads the rest into it directly.
+    fn start_large(&mut self, len: usize) -> Large {
         self.buf.advance(4);
         let mut body = self.pool.take(len);
         let buffered = self.buf.len().min(len);
         body.extend_from_slice(&self.buf[..buffered]);
         self.buf.advance(buffered);
-        while body.len() < len {
-            let rest = (len - body.len()) as u64;
-            if (&mut self.read).take(rest).read_buf(&mut body).await? == 0 {
-                return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
+        Large { body, len }
+    }
+
+    /// Reads once more into a large frame, never past its end.
+    pub async fn read_more(&mut self, large: &mut Large) -> Result<(), FrameError> {
+        let rest = (large.len - large.body.len()) as u64;
+        if rest > 0 && (&mut self.read).take(rest).read_buf(&mut large.body).await? == 0 {
+            return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        Ok(self.pool.freeze(body))
+        Ok(())
+    }
+
+    /// The whole body of a complete large frame; its buffer returns to the pool once
+    /// the last slice of it is dropped.
+    pub fn finish(&self, large: Large) -> Bytes {
+        debug_assert!(large.is_complete());
+        self.pool.freeze(large.body)
+    }
+}
+
+/// What `next_or_large` found.
+pub enum Next {
+    Whole(Bytes),
+    Large(Large),
+}
+
+/// A large frame's body, as much of it as has arrived.
+pub struct Large {
+    body: Vec<u8>,
+    len: usize,
+}
+
+impl Large {
+    /// The frame's size, as its prefix stated.
+    pub fn stated_len(&self) -> usize {
+        self.len
+    }
+
+    pub fn received(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.body.len() == self.len
     }
 }
 

@@ -3,6 +3,7 @@
 //! mirroring.
 
 pub mod broker_map;
+pub mod cut_through;
 pub mod error;
 pub mod metrics;
 pub mod pump;

@@ -14,12 +14,14 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::cut_through::{held_back, pass_on, Answer, Failed};
 use super::error::ProxyError;
 use super::rewrite::{self, api_versions};
 use super::server::{Proxy, Target};
 use crate::net::connection::Io;
-use crate::net::frames::FrameReader;
+use crate::net::frames::{FrameReader, Next};
 use crate::net::write::write_all_parts;
+use crate::wire::buffers::POOLED_FROM;
 use crate::wire::frame::length_prefix;
 use crate::wire::header::{
     request_header_version, request_route, response_header_version, split_response, RequestRoute,
@@ -44,6 +46,11 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// The request whose answer comes next.
+    fn front(&self) -> Option<RequestRoute> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).front().copied()
+    }
+
     fn is_empty(&self) -> bool {
         self.routes.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
@@ -245,28 +252,30 @@ async fn forward_responses(
         detail,
     };
     loop {
-        let frame = match frames.next().await {
-            Ok(Some(frame)) => frame,
+        let next = next_answer(&mut frames, in_flight, &mut client_write).await;
+        let (frame, sent) = match next {
+            Ok(Some(answer)) => answer,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(upstream_error(e.to_string())),
+            Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
+            Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
         };
         let id = crate::wire::header::response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
-        let parts = match in_flight.match_answer(id).map_err(upstream_error)? {
+        let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
             Some(route) => {
                 in_flight.slots.add_permits(1);
-                rewrite(proxy, &route, frame).map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?
+                rewrite(proxy, &route, frame)
             }
             // An answer to an acks=0 produce: a Produce answer carries no address.
-            None => vec![
-                Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| upstream_error(e.to_string()))?),
-                frame,
-            ],
+            None => Ok(Answer::Unchanged(frame)),
         };
-
+        let parts = answer
+            .and_then(|answer| answer.rest(sent))
+            .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+        let written_before = sent.map_or(0, |sent| 4 + sent);
         proxy
             .counters
             .to_client
-            .inc_by(parts.iter().map(|p| p.len() as u64).sum());
+            .inc_by((written_before + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
@@ -276,22 +285,41 @@ async fn forward_responses(
     }
 }
 
-/// The answer as frame parts: unchanged, or with its broker addresses replaced. The
-/// part of the frame a rewrite keeps is passed on as the same bytes.
-fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Vec<Bytes>, WireError> {
-    let unchanged = |frame: Bytes| Ok(vec![Bytes::copy_from_slice(&length_prefix(frame.len())?), frame]);
+/// The next answer and how much of it went to the client already: a large one is
+/// passed on as it arrives where the request it answers allows (see `cut_through`).
+async fn next_answer(
+    frames: &mut FrameReader<impl AsyncRead + Unpin>,
+    in_flight: &InFlight,
+    client_write: &mut (impl AsyncWrite + Unpin),
+) -> Result<Option<(Bytes, Option<usize>)>, Failed> {
+    let large = match frames.next_or_large(POOLED_FROM).await.map_err(Failed::Reading)? {
+        None => return Ok(None),
+        Some(Next::Whole(frame)) => return Ok(Some((frame, None))),
+        Some(Next::Large(large)) => large,
+    };
+    match in_flight.front().and_then(|route| held_back(&route)) {
+        Some(hold) => pass_on(frames, large, hold, client_write).await.map(Some),
+        None => Ok(Some((frames.complete(large).await.map_err(Failed::Reading)?, None))),
+    }
+}
+
+/// The answer unchanged, or with its broker addresses replaced; the part of the frame
+/// a rewrite keeps is passed on as the same bytes.
+fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Answer, WireError> {
     if !rewrite::rewritten(route.api_key, route.api_version) {
-        return unchanged(frame);
+        return Ok(Answer::Unchanged(frame));
     }
     let header_version = response_header_version(route.api_key, route.api_version).unwrap_or(0);
     let (_, body) = split_response(&frame, header_version)?;
     let header_len = frame.len() - body.len();
     let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
     let Some(rewritten) = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)? else {
-        return unchanged(frame);
+        return Ok(Answer::Unchanged(frame));
     };
     proxy.counters.rewrite(&api_label(route.api_key));
-    let kept = frame.slice(..header_len + rewritten.keep);
-    let prefix = length_prefix(kept.len() + rewritten.tail.len())?;
-    Ok(vec![Bytes::copy_from_slice(&prefix), kept, Bytes::from(rewritten.tail)])
+    Ok(Answer::Rewritten {
+        kept: frame.slice(..header_len + rewritten.keep),
+        tail: rewritten.tail,
+        len: frame.len(),
+    })
 }

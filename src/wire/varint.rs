@@ -156,6 +156,11 @@ pub fn put_uvarint(buf: &mut impl BufMut, mut v: u32) {
     buf.put_u8(v as u8);
 }
 
+/// Bytes `put_uvarint` writes for `v`.
+pub fn uvarint_len(v: u32) -> usize {
+    (1..5).find(|n| v >> (7 * n) == 0).unwrap_or(5)
+}
+
 pub fn put_varlong(buf: &mut impl BufMut, v: i64) {
     let mut raw = ((v << 1) ^ (v >> 63)) as u64;
     while raw >= 0x80 {

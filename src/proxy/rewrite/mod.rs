@@ -8,6 +8,7 @@ pub mod describe_cluster;
 pub mod find_coordinator;
 pub mod metadata;
 pub mod node_endpoints;
+pub mod same_length;
 pub mod walk;
 
 use kafka_protocol::messages::ApiKey;

@@ -17,7 +17,7 @@ pub const PRODUCE_MAX: i16 = 13;
 pub const FETCH_FIRST: i16 = 16;
 pub const FETCH_MAX: i16 = 18;
 
-const NODE_ENDPOINTS_TAG: u32 = 0;
+pub(super) const NODE_ENDPOINTS_TAG: u32 = 0;
 
 /// Whether answers to this api and version can carry node endpoints.
 pub fn carried(api_key: i16, version: i16) -> bool {

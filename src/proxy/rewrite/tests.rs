@@ -358,3 +358,38 @@ fn truncated_node_endpoint_answers_are_errors_not_panics() {
     let _ = answer(ApiKey::Produce as i16, 10, &lying, &mut proxy_address);
     assert!(answer(ApiKey::Fetch as i16, 19, &body, &mut proxy_address).is_err());
 }
+
+/// A Fetch answer whose end was announced at another length: every length but the
+/// tiniest fits, padded (endpoints kept) or without its endpoints (when there is no
+/// room for them and the padding).
+#[test]
+fn rewritten_fetch_tails_fit_any_announced_length_and_still_decode() {
+    let records = Bytes::from(vec![0xabu8; 300]);
+    for v in node_endpoints::FETCH_FIRST..=node_endpoints::FETCH_MAX {
+        let body = encode(&fetch(v, &records, fetch_endpoints()), v);
+        let out = answer(ApiKey::Fetch as i16, v, &body, &mut proxy_address)
+            .unwrap()
+            .unwrap();
+        let mut rewritten = fetch(v, &records, fetch_endpoints());
+        for e in &mut rewritten.node_endpoints {
+            e.host = s("proxy.example.com");
+            e.port = 30_000 + e.node_id.0;
+        }
+        let without = fetch(v, &records, vec![]);
+        for len in 0..out.tail.len() + 300 {
+            let Ok(tail) = same_length::fit(&out.tail, len) else {
+                assert!(len < 4, "v{v}: no fit for {len} bytes");
+                continue;
+            };
+            assert_eq!(tail.len(), len, "v{v}");
+            let mut got: FetchResponse = decode([&body[..out.keep], &tail[..]].concat(), v);
+            let padding = got.unknown_tagged_fields.keys().all(|tag| *tag >= 10_000);
+            assert!(padding, "v{v}: only padding tags are added");
+            got.unknown_tagged_fields.clear();
+            // The smallest padding field takes 3 bytes (tag 10000, size 0).
+            let room = len == out.tail.len() || len >= out.tail.len() + 3;
+            let want = if room { &rewritten } else { &without };
+            assert_eq!(&got, want, "v{v}, {len} bytes");
+        }
+    }
+}
