@@ -207,9 +207,10 @@ def partitions_for(mb, ratio):
     return 8 * max(1, -(-int(need + 0.999) // 8))
 
 
-def codec_speed(src_codec, dst_codec, count):
-    """Single-thread MB/s of decompress(src) + compress(dst) over 128 KiB chunks of the data set,
-    with the C libraries behind Python's lz4 and zstandard modules (zstd level 3, strait's default)."""
+def codec_speed(src_codec, dst_codec, count, per_batch):
+    """Single-thread MB/s of decompress(src) + compress(dst) over chunks of `per_batch` records, the
+    size of the source's batches, with the C libraries behind Python's lz4 and zstandard modules (zstd
+    level 3, strait's default). The chunk size matters: zstd runs faster on smaller inputs."""
     import lz4.frame
     import zstandard
     sys.path.insert(0, HERE)
@@ -217,7 +218,7 @@ def codec_speed(src_codec, dst_codec, count):
     chunks, cur = [], []
     for _, k, v, h, _ in records(count):
         cur.append(k + v + b"".join(a.encode() + b for a, b in h))
-        if len(cur) == 128:
+        if len(cur) == per_batch:
             chunks.append(b"".join(cur))
             cur = []
     comp = {"lz4": lambda d: lz4.frame.compress(d, block_linked=False),
@@ -419,9 +420,11 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
               f"{100 * args.ratios['zstd']:.0f}% with zstd (64-record chunks). Source batches "
               f"average {batch_text(rows)} (librdkafka statistics).",
               "- ¹ Codec single-thread speed: decompress the source codec and compress the target codec (zstd level 3, "
-              "strait's default; lz4 with independent 64 KB blocks) on 128 KiB chunks of the same records, one thread, "
-              "with the C libraries behind Python's `lz4` and `zstandard`. strait itself uses lz4_flex and the zstd "
-              "crate; see `cargo bench --bench wire` for the codec's own speed inside strait.",
+              "strait's default; lz4 with independent 64 KB blocks) on chunks of the same records as large as the "
+              "source's batches on average (above), one thread, with the C libraries behind Python's `lz4` and "
+              "`zstandard`. The chunk size matters: zstd sizes its tables to the input, so it compresses small chunks "
+              "faster per byte. strait itself uses lz4_flex and the zstd crate; see `cargo bench --bench wire` for "
+              "the codec's own speed inside strait.",
               "- For a zstd source, the recompression contender writes lz4, since zstd→zstd is forwarded unchanged."
               if "zstd" in args.cases else None,
               "- The issue's target size is 1 GB: `benches/e2e/run.sh --size-mb 1024`. This run used "
@@ -538,8 +541,6 @@ def main():
     log(f"loopback TCP (iperf3): {ceiling:.0f} MB/s")
     rows, codecs = [], {}
     for case in args.cases:
-        codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536))
-        log(f"codec {case}→{recompress_to(case)} single thread: {codecs[case]:.0f} MB/s")
         contenders = [
             ("strait mirror, keep codec", lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC, "--name", "b1"]),
             (recompress_name(case), lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC,
@@ -553,6 +554,11 @@ def main():
             rows.append(r)
             log(f"{case}: {name}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s, "
                 f"{args.size_mb / r.get('seconds', 1):.1f} MB/s, CPU {r.get('cpu')} s, RSS {r.get('rss')} MB")
+        # The codec's own speed on chunks as large as the batches strait recompressed.
+        per_batch = round(next((r["seed_batch"].get("batchcnt", 0) for r in rows if r["case"] == case
+                                and r["contender"] == recompress_name(case) and r.get("seed_batch")), 0)) or 128
+        codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536), per_batch)
+        log(f"codec {case}→{recompress_to(case)} single thread, {per_batch}-record chunks: {codecs[case]:.0f} MB/s")
     proxy_rows = None
     if args.proxy_mb > 0:
         pcount = args.proxy_mb * MB // RECORD
