@@ -124,3 +124,51 @@ fn mirror_exports_fetch_forward_produce_and_commit_spans_to_an_otlp_collector() 
     let commits = flow_spans("commit");
     assert!(commits.iter().any(|s| s.number("partitions") > 0), "no commit span");
 }
+
+#[test]
+fn proxy_exports_a_span_per_client_connection() {
+    let mock = MockCluster::start(3);
+    let out = temp_dir("otlp-proxy").join("spans.jsonl");
+    let receiver = ReadyPeer::start("otlp_receiver.py", &[out.to_str().unwrap()]);
+    let endpoint = format!("http://{}", receiver.addr);
+    let (strait, listen) = crate::proxy::proxy(&mock.bootstrap, &["--otlp-endpoint", &endpoint]);
+    produce_records(&listen, "p.traced", 0, 200, "lz4", "confluent");
+    assert_eq!(consume(&listen, &["p.traced"], 200, "read_committed").len(), 200);
+    assert!(strait.stop().success());
+
+    let spans = received(&out);
+    let connections = named(&spans, "proxy_connection");
+    assert!(connections.len() >= 2, "a span per connection: {}", connections.len());
+    for c in &connections {
+        assert!(
+            c.text("proxy") == "proxy" && c.text("client").starts_with("127.0.0.1:"),
+            "{}",
+            c.0
+        );
+    }
+    let bootstrap: Vec<_> = connections.iter().filter(|c| c.text("target") == "Bootstrap").collect();
+    assert!(
+        bootstrap.iter().any(|c| c.number("rewritten") > 0),
+        "a bootstrap connection's Metadata was rewritten"
+    );
+    let to_brokers: Vec<_> = connections
+        .iter()
+        .filter(|c| c.text("target").starts_with("Broker("))
+        .collect();
+    let carried: i64 = to_brokers
+        .iter()
+        .map(|c| c.number("bytes_to_broker") + c.number("bytes_to_client"))
+        .sum();
+    // 200 records of at least 10 bytes, produced and fetched.
+    assert!(
+        carried > 2 * 200 * 10,
+        "broker connections carried the records: {carried} bytes"
+    );
+    let upstream = mock.addresses();
+    assert!(
+        to_brokers
+            .iter()
+            .all(|c| upstream.contains(&c.text("broker").to_owned())),
+        "each names its upstream broker"
+    );
+}

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::cut_through::{held_back, pass_on, Answer, Failed};
 use super::error::ProxyError;
@@ -82,6 +83,25 @@ impl InFlight {
     }
 }
 
+/// What one connection carried, for its span.
+#[derive(Default)]
+struct Tally {
+    requests: AtomicU64,
+    rewritten: AtomicU64,
+    to_broker: AtomicU64,
+    to_client: AtomicU64,
+}
+
+impl Tally {
+    fn record(&self, span: &tracing::Span) {
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed) as i64;
+        span.record("requests", count(&self.requests));
+        span.record("rewritten", count(&self.rewritten));
+        span.record("bytes_to_broker", count(&self.to_broker));
+        span.record("bytes_to_client", count(&self.to_client));
+    }
+}
+
 pub async fn serve(
     proxy: Arc<Proxy>,
     stream: TcpStream,
@@ -90,8 +110,27 @@ pub async fn serve(
     _slot: OwnedSemaphorePermit,
 ) {
     let client = peer.to_string();
+    let empty = tracing::field::Empty;
+    // One span per connection, for its whole life: a span per request would flood a
+    // collector at the rates a proxy carries.
+    let span = tracing::debug_span!(
+        "proxy_connection",
+        proxy = %proxy.settings.name,
+        %client,
+        target = ?target,
+        broker = empty,
+        requests = empty,
+        rewritten = empty,
+        bytes_to_broker = empty,
+        bytes_to_client = empty,
+    );
+    let tally = Tally::default();
     proxy.counters.connections.inc();
-    match relay(&proxy, stream, &client, target).await {
+    let relayed = relay(&proxy, stream, &client, target, &tally)
+        .instrument(span.clone())
+        .await;
+    tally.record(&span);
+    match relayed {
         Ok(()) => tracing::debug!(proxy = %proxy.settings.name, %client, "connection closed"),
         Err(e) => tracing::warn!(proxy = %proxy.settings.name, error = %e, "connection closed"),
     }
@@ -110,7 +149,13 @@ fn client_error(client: &str, detail: impl std::fmt::Display) -> ProxyError {
     }
 }
 
-async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Target) -> Result<(), ProxyError> {
+async fn relay(
+    proxy: &Arc<Proxy>,
+    stream: TcpStream,
+    client: &str,
+    target: Target,
+    tally: &Tally,
+) -> Result<(), ProxyError> {
     let _ = stream.set_nodelay(true);
     let client_io: Box<dyn Io> = match &proxy.settings.client_tls {
         Some(acceptor) => Box::new(
@@ -122,6 +167,7 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
         None => Box::new(stream),
     };
     let (broker, upstream) = proxy.dial(target, client).await?;
+    tracing::Span::current().record("broker", broker.as_str());
     let (client_read, client_write) = tokio::io::split(client_io);
     let (upstream_read, upstream_write) = tokio::io::split(upstream);
     let in_flight = Arc::new(InFlight {
@@ -137,6 +183,7 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
         upstream_write,
         &in_flight,
         client,
+        tally,
     );
     let responses = forward_responses(
         proxy,
@@ -145,6 +192,7 @@ async fn relay(proxy: &Arc<Proxy>, stream: TcpStream, client: &str, target: Targ
         &in_flight,
         client,
         &broker,
+        tally,
     );
     tokio::pin!(requests, responses);
     tokio::select! {
@@ -183,6 +231,7 @@ async fn forward_requests(
     mut upstream: impl AsyncWrite + Unpin,
     in_flight: &InFlight,
     client: &str,
+    tally: &Tally,
 ) -> Result<(), ProxyError> {
     let mut shutdown = proxy.shutdown.clone();
     let idle = proxy.settings.idle_timeout;
@@ -205,6 +254,8 @@ async fn forward_requests(
         let route = request_route(&frame).map_err(|e| client_error(client, e))?;
         proxy.counters.request(&api_label(route.api_key));
         proxy.counters.to_broker.inc_by(4 + frame.len() as u64);
+        tally.requests.fetch_add(1, Ordering::Relaxed);
+        tally.to_broker.fetch_add(4 + frame.len() as u64, Ordering::Relaxed);
         if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
             // Its answer could carry addresses the proxy cannot rewrite.
             return Err(client_error(
@@ -245,6 +296,7 @@ async fn forward_responses(
     in_flight: &InFlight,
     client: &str,
     broker: &str,
+    tally: &Tally,
 ) -> Result<(), ProxyError> {
     let upstream_error = |detail: String| ProxyError::Upstream {
         broker: broker.to_owned(),
@@ -268,14 +320,15 @@ async fn forward_responses(
             // An answer to an acks=0 produce: a Produce answer carries no address.
             None => Ok(Answer::Unchanged(frame)),
         };
+        if matches!(answer, Ok(Answer::Rewritten { .. })) {
+            tally.rewritten.fetch_add(1, Ordering::Relaxed);
+        }
         let parts = answer
             .and_then(|answer| answer.rest(sent))
             .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
-        let written_before = sent.map_or(0, |sent| 4 + sent);
-        proxy
-            .counters
-            .to_client
-            .inc_by((written_before + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
+        let bytes = (sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64;
+        proxy.counters.to_client.inc_by(bytes);
+        tally.to_client.fetch_add(bytes, Ordering::Relaxed);
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
