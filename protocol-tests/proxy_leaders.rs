@@ -143,7 +143,7 @@ fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
     assert!(strait.stop().success());
 }
 
-/// A Fetch answer of 200 kB goes to the client as it arrives, before its end (where
+/// A Fetch answer of over 100 kB goes to the client as it arrives, before its end (where
 /// the node endpoints are) is read. The rewrite must keep the length announced: with a
 /// shorter advertised host it is padded with an unknown tag, with a longer one the
 /// endpoints are left out. Either way the records are the broker's bytes.

@@ -284,6 +284,16 @@ fn fetch_endpoints() -> Vec<fetch_response::NodeEndpoint> {
         .collect()
 }
 
+/// `fetch` with its node endpoints as `proxy_address` rewrites them.
+fn fetch_at_the_proxy(version: i16, records: &Bytes) -> FetchResponse {
+    let mut answer = fetch(version, records, fetch_endpoints());
+    for e in &mut answer.node_endpoints {
+        e.host = s("proxy.example.com");
+        e.port = 30_000 + e.node_id.0;
+    }
+    answer
+}
+
 /// The body a client gets: the kept bytes, then the rewritten tail.
 fn reassemble(body: &[u8], rewritten: Rewritten) -> Vec<u8> {
     let mut out = body[..rewritten.keep].to_vec();
@@ -324,12 +334,7 @@ fn fetch_node_endpoints_of_every_version_are_rewritten_and_the_records_kept_as_t
         let records_end = body.windows(4096).rposition(|w| w == &records[..]).unwrap() + 4096;
         assert!(out.keep >= records_end, "v{v}: the records are in the kept part");
         let got: FetchResponse = decode(reassemble(&body, out), v);
-        let mut want = fetch(v, &records, fetch_endpoints());
-        for e in &mut want.node_endpoints {
-            e.host = s("proxy.example.com");
-            e.port = 30_000 + e.node_id.0;
-        }
-        assert_eq!(got, want, "v{v}");
+        assert_eq!(got, fetch_at_the_proxy(v, &records), "v{v}");
         let plain = encode(&fetch(v, &records, vec![]), v);
         assert_eq!(
             answer(ApiKey::Fetch as i16, v, &plain, &mut proxy_address).unwrap(),
@@ -370,11 +375,7 @@ fn rewritten_fetch_tails_fit_any_announced_length_and_still_decode() {
         let out = answer(ApiKey::Fetch as i16, v, &body, &mut proxy_address)
             .unwrap()
             .unwrap();
-        let mut rewritten = fetch(v, &records, fetch_endpoints());
-        for e in &mut rewritten.node_endpoints {
-            e.host = s("proxy.example.com");
-            e.port = 30_000 + e.node_id.0;
-        }
+        let rewritten = fetch_at_the_proxy(v, &records);
         let without = fetch(v, &records, vec![]);
         for len in 0..out.tail.len() + 300 {
             let Ok(tail) = same_length::fit(&out.tail, len) else {
