@@ -134,14 +134,14 @@ fn broken_configs_are_refused_with_the_key_the_value_and_what_is_expected() {
         &["compression_level", "gzip or zstd"],
     );
     rejected(
-        "https-collector",
-        "[tracing]\notlp_endpoint = \"https://collector:4318\"\n",
-        &["tracing.otlp_endpoint", "\"https://collector:4318\"", "plain http://"],
+        "collector-ca-without-https",
+        "[tracing]\notlp_endpoint = \"http://collector:4318\"\notlp_ca = \"ca.pem\"\n",
+        &["tracing.otlp_ca", "\"ca.pem\"", "https://"],
     );
     rejected(
         "collector-without-port",
         "[tracing]\notlp_endpoint = \"http://collector/\"\n",
-        &["tracing.otlp_endpoint", "http://HOST:PORT"],
+        &["tracing.otlp_endpoint", "https://HOST:PORT"],
     );
 }
 

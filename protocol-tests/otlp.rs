@@ -172,3 +172,37 @@ fn proxy_exports_a_span_per_client_connection() {
         "each names its upstream broker"
     );
 }
+
+#[test]
+fn spans_reach_an_https_collector_only_when_its_certificate_chains_to_a_trusted_ca() {
+    let mock = MockCluster::start(1);
+    let dir = temp_dir("otlp-tls");
+    let out = dir.join("spans.jsonl");
+    let receiver = ReadyPeer::start(
+        "otlp_receiver.py",
+        &[out.to_str().unwrap(), "--tls", dir.to_str().unwrap()],
+    );
+    let endpoint = format!("https://{}", receiver.addr);
+    let ca = dir.join("ca.pem");
+    let run_proxy = |extra: &[&str]| {
+        let (strait, listen) = crate::proxy::proxy(&mock.bootstrap, &[&["--otlp-endpoint", &endpoint], extra].concat());
+        produce_records(&listen, "s.tls", 0, 10, "none", "confluent");
+        let log = strait.log.clone();
+        assert!(strait.stop().success());
+        String::from_utf8(read(&log)).unwrap()
+    };
+
+    // The system's roots do not include the test's CA: the collector is not trusted.
+    let refused = run_proxy(&[]);
+    assert!(received(&out).is_empty(), "spans went to an untrusted collector");
+    assert!(
+        refused.contains("BatchSpanProcessor.ExportError"),
+        "the failed export is logged: {refused}"
+    );
+
+    let _ = run_proxy(&["--otlp-ca", ca.to_str().unwrap()]);
+    assert!(
+        !named(&received(&out), "proxy_connection").is_empty(),
+        "no span over TLS"
+    );
+}

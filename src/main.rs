@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
 /// know when it starts.
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     let job = cli::prepare(args.command)?;
-    let telemetry = job.otlp_endpoint().map(cli::telemetry::Telemetry::start).transpose()?;
+    let telemetry = job.span_export().map(cli::telemetry::Telemetry::start).transpose()?;
     cli::init_logging(&args.log_format, telemetry.as_ref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

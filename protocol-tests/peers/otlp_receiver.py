@@ -1,16 +1,20 @@
 """A minimal OTLP/HTTP trace receiver: what a collector such as Jaeger accepts.
 
-    otlp_receiver.py OUT_FILE
+    otlp_receiver.py OUT_FILE [--tls WORKDIR]
 
 Listens on 127.0.0.1 (a free port), prints `READY host:port`, and serves until stdin
-closes. Every POST to /v1/traces is decoded as a protobuf ExportTraceServiceRequest with
+closes. With --tls it serves HTTPS, with a fresh CA and a certificate for 127.0.0.1 and
+localhost written into WORKDIR (tls_broker.py's make_pki: ca.pem, server.pem, ...). Every POST to /v1/traces is decoded as a protobuf ExportTraceServiceRequest with
 the OpenTelemetry project's own message definitions (the opentelemetry-proto package),
 and each span in it is appended to OUT_FILE as one JSON line: its name, ids, parent,
 attributes and the service.name of its resource. Anything else is answered with an
 HTTP error, so a wrong path or body shows up as missing spans.
 """
+import argparse
 import http.server
 import json
+import os
+import ssl
 import sys
 import threading
 
@@ -74,8 +78,18 @@ def handler(out):
 
 
 def main():
-    out = open(sys.argv[1], "a", encoding="utf-8")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--tls", metavar="WORKDIR")
+    args = ap.parse_args()
+    out = open(args.out, "a", encoding="utf-8")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler(out))
+    if args.tls:
+        from tls_broker import make_pki
+        make_pki(args.tls)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(args.tls, "server.pem"), os.path.join(args.tls, "server.key"))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address
     print(f"READY {host}:{port}", flush=True)

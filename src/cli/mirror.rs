@@ -63,7 +63,7 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     config.clusters.insert("target".into(), ClusterConfig::new(a.target));
     config.mirror.push(m);
     config.metrics.listen = a.metrics.metrics_listen;
-    config.tracing.otlp_endpoint = a.otlp.otlp_endpoint;
+    config.tracing = a.otlp.tracing();
     strait::config::validate::validate(&config)?;
     Ok(config)
 }

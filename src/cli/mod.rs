@@ -9,7 +9,7 @@ pub mod telemetry;
 mod units;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use strait::config::Config;
+use strait::config::{Config, TracingConfig};
 use tokio::sync::watch;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -60,9 +60,10 @@ pub enum Job {
 }
 
 impl Job {
-    pub fn otlp_endpoint(&self) -> Option<&str> {
+    /// The tracing settings when spans are to be exported.
+    pub fn span_export(&self) -> Option<&TracingConfig> {
         match self {
-            Job::Serve(config, _) => config.tracing.otlp_endpoint.as_deref(),
+            Job::Serve(config, _) => Some(&config.tracing).filter(|t| t.otlp_endpoint.is_some()),
             Job::Check(_) | Job::Probe(_) => None,
         }
     }

@@ -43,7 +43,7 @@ pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
         .insert("upstream".into(), ClusterConfig::new(a.upstream));
     config.proxy.push(p);
     config.metrics.listen = a.metrics.metrics_listen;
-    config.tracing.otlp_endpoint = a.otlp.otlp_endpoint;
+    config.tracing = a.otlp.tracing();
     strait::config::validate::validate(&config)?;
     Ok(config)
 }

@@ -38,6 +38,10 @@ pub struct TracingConfig {
     /// Base URL of an OTLP/HTTP collector (`/v1/traces` is appended); no export when absent.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// PEM CA certificates an https:// collector's certificate must chain to; the
+    /// system's roots when absent.
+    #[serde(default)]
+    pub otlp_ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -2,7 +2,7 @@
 //! that a bad config never half-starts.
 
 use super::error::invalid;
-use super::{Config, ConfigError, MirrorConfig};
+use super::{Config, ConfigError, MirrorConfig, TracingConfig};
 
 fn check_address(key: &str, addr: &str) -> Result<(), ConfigError> {
     let ok = addr
@@ -198,26 +198,42 @@ fn check_proxy(config: &Config, i: usize, p: &super::ProxyConfig) -> Result<(), 
     Ok(())
 }
 
-/// The exporter speaks plain HTTP only (no TLS stack beside rustls for Kafka), so an
-/// https:// collector is refused here rather than failing on every export.
+/// A collector's URL is checked here rather than failing on every export.
 fn check_otlp_endpoint(url: &str) -> Result<(), ConfigError> {
     let authority = url
         .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
         .map(|rest| rest.split('/').next().unwrap_or_default());
     match authority {
         Some(authority) if check_address("", authority).is_ok() => Ok(()),
         _ => Err(invalid(
             "tracing.otlp_endpoint",
             format!("{url:?}"),
-            "a plain http://HOST:PORT URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
+            "an http:// or https://HOST:PORT URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318",
         )),
     }
 }
 
-pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    if let Some(url) = &config.tracing.otlp_endpoint {
+fn check_tracing(tracing: &TracingConfig) -> Result<(), ConfigError> {
+    if let Some(url) = &tracing.otlp_endpoint {
         check_otlp_endpoint(url)?;
     }
+    let https = tracing
+        .otlp_endpoint
+        .as_ref()
+        .is_some_and(|url| url.starts_with("https://"));
+    if let (Some(ca), false) = (&tracing.otlp_ca, https) {
+        return Err(invalid(
+            "tracing.otlp_ca",
+            format!("{ca:?}"),
+            "a CA file only for an https:// otlp_endpoint",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    check_tracing(&config.tracing)?;
     if let Some(listen) = &config.metrics.listen {
         listen_address("metrics.listen", listen, "0.0.0.0:9464")?;
     }

@@ -56,35 +56,40 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, NetError> {
         .ok_or_else(|| tls_error(format!("no private key in {}", path.display())))
 }
 
-impl TlsSettings {
-    pub fn from_files(files: &TlsFiles) -> Result<TlsSettings, NetError> {
-        let mut roots = rustls::RootCertStore::empty();
-        match &files.ca {
-            Some(ca) => {
-                for cert in read_certs(ca)? {
-                    roots.add(cert).map_err(tls_error)?;
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
+/// A rustls client configuration (ring): the CA in `files` or the system's roots, and
+/// the client certificate if `files` names one.
+pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, NetError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &files.ca {
+        Some(ca) => {
+            for cert in read_certs(ca)? {
+                roots.add(cert).map_err(tls_error)?;
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
-            .with_root_certificates(roots);
-        let config = match (&files.cert, &files.key) {
-            (Some(cert), Some(key)) => builder
-                .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
-                .map_err(tls_error)?,
-            (None, None) => builder.with_no_client_auth(),
-            _ => return Err(tls_error("a client certificate needs both cert and key")),
-        };
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_root_certificates(roots);
+    match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
+            .map_err(tls_error),
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(tls_error("a client certificate needs both cert and key")),
+    }
+}
+
+impl TlsSettings {
+    pub fn from_files(files: &TlsFiles) -> Result<TlsSettings, NetError> {
         Ok(TlsSettings {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::new(client_config(files)?)),
             server_name: files.server_name.clone(),
         })
     }
