@@ -137,6 +137,9 @@ fn produce_with_acks_zero_gets_no_answer_and_the_connection_keeps_working() {
             "200",
             "--acks",
             "0",
+            // 2 kB values: produce requests of over 64 KiB, which go upstream as they arrive.
+            "--pad",
+            "2000",
         ],
     );
     run_peer(

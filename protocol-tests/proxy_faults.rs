@@ -1,6 +1,7 @@
 //! The proxy under trouble: garbage floods beside good clients, a broker restarting
-//! behind it, brokers it could not see at startup, requests in flight at SIGTERM, and
-//! the DescribeCluster answer a newer admin client relies on.
+//! behind it, brokers it could not see at startup, clients that close or send slowly,
+//! requests in flight at SIGTERM, and the DescribeCluster answer a newer admin client
+//! relies on.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -145,6 +146,84 @@ fn a_client_that_closes_is_answered_and_let_go_even_if_the_broker_keeps_its_side
     let closed = client.read_to_end(&mut answer);
     assert!(closed.is_ok(), "the proxy kept the connection open: {closed:?}");
     assert_eq!(answer.get(4..8), Some(&7i32.to_be_bytes()[..]), "the answer came first");
+    assert!(strait.stop().success());
+}
+
+/// A Produce v3 of one record with a 100 kB value: a request the proxy passes on as it
+/// arrives.
+fn large_produce(correlation: i32) -> Vec<u8> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, RequestHeader, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(vec![7u8; 100_000].into()),
+        headers: Default::default(),
+    };
+    let mut records = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut records, [&record], &options).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(0)
+        .with_request_api_version(3)
+        .with_correlation_id(correlation)
+        .encode(&mut buf, 1)
+        .unwrap();
+    let data = PartitionProduceData::default()
+        .with_index(0)
+        .with_records(Some(records.freeze()));
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("slow")))
+            .with_partition_data(vec![data])])
+        .encode(&mut buf, 3)
+        .unwrap();
+    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&buf);
+    frame
+}
+
+/// The idle timeout watches for the start of a request, never its middle: a large
+/// request sent slowly while another is in flight reaches the broker whole, and both
+/// are answered in order.
+#[test]
+fn a_large_request_arriving_slowly_past_the_idle_timeout_goes_through_whole() {
+    let mut mock = MockCluster::start(1);
+    let (strait, listen) = proxy(&mock.bootstrap, &["--idle-timeout-secs", "1"]);
+    mock.command("rtt 1 1500");
+    let mut client = TcpStream::connect(&listen).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut first = (api_versions_request(0, 1).len() as i32).to_be_bytes().to_vec();
+    first.extend_from_slice(&api_versions_request(0, 1));
+    client.write_all(&first).unwrap();
+    let produce = large_produce(2);
+    client.write_all(&produce[..50_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    client.write_all(&produce[50_000..]).unwrap();
+    for correlation in [1i32, 2] {
+        let mut len = [0u8; 4];
+        client.read_exact(&mut len).expect("an answer");
+        let mut answer = vec![0u8; i32::from_be_bytes(len) as usize];
+        client.read_exact(&mut answer).unwrap();
+        assert_eq!(answer[..4], correlation.to_be_bytes(), "answers in order");
+    }
     assert!(strait.stop().success());
 }
 

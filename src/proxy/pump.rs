@@ -20,7 +20,7 @@ use super::error::ProxyError;
 use super::rewrite::{self, api_versions};
 use super::server::{Proxy, Target};
 use crate::net::connection::Io;
-use crate::net::frames::{FrameReader, Next};
+use crate::net::frames::{FrameError, FrameReader, Large, Next};
 use crate::net::write::write_all_parts;
 use crate::wire::buffers::POOLED_FROM;
 use crate::wire::frame::length_prefix;
@@ -236,14 +236,15 @@ async fn forward_requests(
     let mut shutdown = proxy.shutdown.clone();
     let idle = proxy.settings.idle_timeout;
     loop {
+        // Waiting for a request's start is cancel-safe; its body is read past here.
         let next = tokio::select! {
-            n = tokio::time::timeout(idle, frames.next()) => n,
+            n = tokio::time::timeout(idle, frames.next_or_large(POOLED_FROM)) => n,
             _ = shutdown.changed() => return Ok(()),
         };
-        let frame = match next {
+        let mut request = match next {
             Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
             Err(_) => continue,
-            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(Some(request))) => request,
             Ok(Ok(None)) => {
                 // Pass the client's half-close on: the broker still reads what was sent.
                 let _ = upstream.shutdown().await;
@@ -251,11 +252,20 @@ async fn forward_requests(
             }
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
-        let route = request_route(&frame).map_err(|e| client_error(client, e))?;
+        if let Next::Large(large) = &mut request {
+            read_head(&mut frames, large)
+                .await
+                .map_err(|e| client_error(client, e))?;
+        }
+        let (head, len) = match &request {
+            Next::Whole(frame) => (&frame[..], frame.len()),
+            Next::Large(large) => (large.received(), large.stated_len()),
+        };
+        let route = request_route(head).map_err(|e| client_error(client, e))?;
         proxy.counters.request(&api_label(route.api_key));
-        proxy.counters.to_broker.inc_by(4 + frame.len() as u64);
+        proxy.counters.to_broker.inc_by(4 + len as u64);
         tally.requests.fetch_add(1, Ordering::Relaxed);
-        tally.to_broker.fetch_add(4 + frame.len() as u64, Ordering::Relaxed);
+        tally.to_broker.fetch_add(4 + len as u64, Ordering::Relaxed);
         if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
             // Its answer could carry addresses the proxy cannot rewrite.
             return Err(client_error(
@@ -267,7 +277,7 @@ async fn forward_requests(
             ));
         }
 
-        if expects_answer(&frame, &route) {
+        if expects_answer(head, &route) {
             in_flight
                 .slots
                 .acquire()
@@ -282,11 +292,36 @@ async fn forward_requests(
         } else {
             in_flight.remember_unanswered(route.correlation_id);
         }
-        let prefix = Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| client_error(client, e))?);
-        write_all_parts(&mut upstream, &[prefix, frame])
-            .await
-            .map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
+        let written = match request {
+            Next::Whole(frame) => {
+                let prefix = Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| client_error(client, e))?);
+                write_all_parts(&mut upstream, &[prefix, frame]).await
+            }
+            // Requests are never rewritten: a large one goes upstream as it arrives.
+            Next::Large(large) => match pass_on(&mut frames, large, 0, &mut upstream).await {
+                Ok(_) => Ok(()),
+                Err(Failed::Reading(e)) => return Err(client_error(client, e)),
+                Err(Failed::Writing(e)) => Err(e),
+            },
+        };
+        written.map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
     }
+}
+
+/// Reads a large request until its header (and a Produce's acks) can be read, which
+/// is what the proxy needs before passing the rest on.
+async fn read_head(frames: &mut FrameReader<impl AsyncRead + Unpin>, large: &mut Large) -> Result<(), FrameError> {
+    let readable = |head: &[u8]| {
+        request_route(head).is_ok_and(|route| {
+            route.api_key != ApiKey::Produce as i16
+                || request_header_version(route.api_key, route.api_version)
+                    .map_or(true, |header| request_acks(head, header, route.api_version).is_ok())
+        })
+    };
+    while !large.is_complete() && !readable(large.received()) {
+        frames.read_more(large).await?;
+    }
+    Ok(())
 }
 
 async fn forward_responses(
