@@ -13,7 +13,9 @@ use crate::wire::WireError;
 /// The first padding tag: far above the one tag Kafka defines for these answers (0).
 const PADDING_TAG: u32 = 10_000;
 
-/// `tail` (a tagged-field section) in exactly `len` bytes.
+/// `tail` (a tagged-field section) in exactly `len` bytes. The rewrite of a tail that
+/// carried node endpoints always fits, unless its last tag leaves no number above it
+/// for padding (a broker's answer with a tag near 2³²): then it is an error.
 pub fn fit(tail: &[u8], len: usize) -> Result<Vec<u8>, WireError> {
     if tail.len() == len {
         return Ok(tail.to_vec());
