@@ -52,6 +52,14 @@ fn topic_id(s: &mut TcpStream, topic: &str) -> uuid::Uuid {
     MetadataResponse::decode(&mut body, 12).unwrap().topics[0].topic_id
 }
 
+/// A Fetch answer's node endpoints as (node, host, port).
+fn fetch_endpoints(got: &FetchResponse) -> Vec<(i32, String, i32)> {
+    got.node_endpoints
+        .iter()
+        .map(|e| (e.node_id.0, e.host.to_string(), e.port))
+        .collect()
+}
+
 /// A Fetch v16 from offset 0 of each partition, up to 1 MiB each.
 fn fetch_v16(topic_id: uuid::Uuid, partitions: &[i32]) -> BytesMut {
     let mut request = header(1, 16);
@@ -129,13 +137,8 @@ fn produce_and_fetch_answers_about_a_moved_leader_name_it_at_the_proxy() {
         got.responses[0].partitions[0].error_code, 6,
         "NOT_LEADER_OR_FOLLOWER from broker 1"
     );
-    let endpoints: Vec<(i32, String, i32)> = got
-        .node_endpoints
-        .iter()
-        .map(|e| (e.node_id.0, e.host.to_string(), e.port))
-        .collect();
     assert_eq!(
-        endpoints,
+        fetch_endpoints(&got),
         [(2, "127.0.0.1".to_owned(), i32::from(base) + 2)],
         "Fetch v16"
     );
@@ -197,17 +200,12 @@ fn a_large_fetch_answer_about_a_moved_leader_keeps_its_records_and_length() {
             (partitions[1].error_code, partitions[1].current_leader.leader_id.0),
             (6, 2)
         );
-        let endpoints: Vec<(i32, String, i32)> = got
-            .node_endpoints
-            .iter()
-            .map(|e| (e.node_id.0, e.host.to_string(), e.port))
-            .collect();
         let want = if kept {
             vec![(2, advertise.to_owned(), i32::from(base) + 2)]
         } else {
             vec![]
         };
-        assert_eq!(endpoints, want, "{advertise}");
+        assert_eq!(fetch_endpoints(&got), want, "{advertise}");
         let padding: Vec<i32> = got.unknown_tagged_fields.keys().copied().collect();
         assert!(
             !padding.is_empty() && padding.iter().all(|t| *t >= 10_000),

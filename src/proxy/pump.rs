@@ -215,14 +215,21 @@ async fn relay(
 }
 
 /// Whether the broker answers this request: all do but Produce with acks=0.
+/// A request whose acks cannot be read is taken to expect one.
 fn expects_answer(frame: &[u8], route: &RequestRoute) -> bool {
+    acks_say_answer(frame, route).unwrap_or(true)
+}
+
+/// Whether the request's acks ask for an answer; an error while they cannot be read
+/// (for a large request, not yet arrived).
+fn acks_say_answer(frame: &[u8], route: &RequestRoute) -> Result<bool, WireError> {
     if route.api_key != ApiKey::Produce as i16 {
-        return true;
+        return Ok(true);
     }
     let Some(header_version) = request_header_version(route.api_key, route.api_version) else {
-        return true;
+        return Ok(true);
     };
-    request_acks(frame, header_version, route.api_version).map_or(true, |acks| acks != 0)
+    Ok(request_acks(frame, header_version, route.api_version)? != 0)
 }
 
 async fn forward_requests(
@@ -294,8 +301,8 @@ async fn forward_requests(
         }
         let written = match request {
             Next::Whole(frame) => {
-                let prefix = Bytes::copy_from_slice(&length_prefix(frame.len()).map_err(|e| client_error(client, e))?);
-                write_all_parts(&mut upstream, &[prefix, frame]).await
+                let prefix = length_prefix(frame.len()).map_err(|e| client_error(client, e))?;
+                write_all_parts(&mut upstream, &[&prefix[..], &frame[..]]).await
             }
             // Requests are never rewritten: a large one goes upstream as it arrives.
             Next::Large(large) => match pass_on(&mut frames, large, 0, &mut upstream).await {
@@ -311,13 +318,7 @@ async fn forward_requests(
 /// Reads a large request until its header (and a Produce's acks) can be read, which
 /// is what the proxy needs before passing the rest on.
 async fn read_head(frames: &mut FrameReader<impl AsyncRead + Unpin>, large: &mut Large) -> Result<(), FrameError> {
-    let readable = |head: &[u8]| {
-        request_route(head).is_ok_and(|route| {
-            route.api_key != ApiKey::Produce as i16
-                || request_header_version(route.api_key, route.api_version)
-                    .map_or(true, |header| request_acks(head, header, route.api_version).is_ok())
-        })
-    };
+    let readable = |head: &[u8]| request_route(head).is_ok_and(|route| acks_say_answer(head, &route).is_ok());
     while !large.is_complete() && !readable(large.received()) {
         frames.read_more(large).await?;
     }
