@@ -1,7 +1,7 @@
 //! The proxy under trouble: garbage floods beside good clients, a broker restarting
-//! behind it, brokers it could not see at startup, clients that close or send slowly,
-//! requests in flight at SIGTERM, and the DescribeCluster answer a newer admin client
-//! relies on.
+//! behind it, brokers it could not see at startup, clients that close (after an acks=0
+//! produce too) or send slowly, requests in flight at SIGTERM, and the DescribeCluster
+//! answer a newer admin client relies on.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -149,9 +149,61 @@ fn a_client_that_closes_is_answered_and_let_go_even_if_the_broker_keeps_its_side
     assert!(strait.stop().success());
 }
 
-/// A Produce v3 of one record with a 100 kB value: a request the proxy passes on as it
-/// arrives.
-fn large_produce(correlation: i32) -> Vec<u8> {
+/// A broker stand-in for the moment a client has closed: it reads a Produce's header,
+/// answers only after a pause (as brokers answer acks=0 produces with errors), and then
+/// reads the rest. It sends how many bytes of the request it could read.
+fn start_late_answering_broker() -> (String, std::sync::mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (read, bytes_read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = [0u8; 12];
+            // The proxy's own metadata lookup gets nothing: only the client's Produce counts.
+            if conn.read_exact(&mut head).is_err() || head[4..6] != [0, 0] {
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            let mut answer = 4i32.to_be_bytes().to_vec();
+            answer.extend_from_slice(&head[8..12]);
+            let _ = conn.write_all(&answer);
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+            let _ = read.send(head.len() + rest.len());
+        }
+    });
+    (addr, bytes_read)
+}
+
+/// A client that sends an acks=0 produce and closes needs no answer, but the broker must
+/// still get the whole request: the proxy may not close its side first, or the broker's
+/// late answer draws a reset that discards what the broker had not read yet.
+#[test]
+fn an_acks_zero_produce_from_a_client_that_closes_reaches_the_broker_whole() {
+    let (broker, bytes_read) = start_late_answering_broker();
+    let (strait, listen) = proxy(&broker, &[]);
+    let mut client = TcpStream::connect(&listen).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // More than the broker's socket takes in unread (128 KiB on Linux loopback): the
+    // rest still waits in the proxy's socket when the broker answers.
+    let produce = large_produce(9, 0, 400_000);
+    client.write_all(&produce).unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let closed = client.read_to_end(&mut answer);
+    assert!(
+        closed.is_ok() && answer.is_empty(),
+        "no answer, then EOF: {closed:?} {answer:?}"
+    );
+    let read = bytes_read
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the broker read the request");
+    assert_eq!(read, produce.len(), "the broker read the whole request");
+    assert!(strait.stop().success());
+}
+
+/// A Produce v3 of one record: from 64 KiB on, a request the proxy passes on as it arrives.
+fn large_produce(correlation: i32, acks: i16, value_len: usize) -> Vec<u8> {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ProduceRequest, RequestHeader, TopicName};
     use kafka_protocol::protocol::{Encodable, StrBytes};
@@ -168,7 +220,7 @@ fn large_produce(correlation: i32) -> Vec<u8> {
         sequence: -1,
         timestamp: 0,
         key: None,
-        value: Some(vec![7u8; 100_000].into()),
+        value: Some(vec![7u8; value_len].into()),
         headers: Default::default(),
     };
     let mut records = bytes::BytesMut::new();
@@ -188,7 +240,7 @@ fn large_produce(correlation: i32) -> Vec<u8> {
         .with_index(0)
         .with_records(Some(records.freeze()));
     ProduceRequest::default()
-        .with_acks(1)
+        .with_acks(acks)
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str("slow")))
@@ -213,7 +265,7 @@ fn a_large_request_arriving_slowly_past_the_idle_timeout_goes_through_whole() {
     let mut first = (api_versions_request(0, 1).len() as i32).to_be_bytes().to_vec();
     first.extend_from_slice(&api_versions_request(0, 1));
     client.write_all(&first).unwrap();
-    let produce = large_produce(2);
+    let produce = large_produce(2, 1, 100_000);
     client.write_all(&produce[..50_000]).unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     client.write_all(&produce[50_000..]).unwrap();

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::cut_through::{held_back, pass_on, Answer, Failed};
@@ -40,8 +40,8 @@ const REMEMBERED_UNANSWERED: usize = 1024;
 struct InFlight {
     routes: Mutex<VecDeque<RequestRoute>>,
     slots: Semaphore,
-    /// Set when no more requests will come: answers stop once none are due.
-    draining: AtomicBool,
+    /// Turns true when no more requests will come: answers stop once none are due.
+    client_done: watch::Sender<bool>,
     /// Correlation ids of recent requests that get no answer (Produce with acks=0).
     unanswered: Mutex<VecDeque<i32>>,
 }
@@ -173,7 +173,7 @@ async fn relay(
     let in_flight = Arc::new(InFlight {
         routes: Mutex::default(),
         slots: Semaphore::new(MAX_IN_FLIGHT),
-        draining: AtomicBool::new(false),
+        client_done: watch::Sender::new(false),
         unanswered: Mutex::default(),
     });
     let max = proxy.settings.max_frame;
@@ -198,15 +198,11 @@ async fn relay(
     tokio::select! {
         r = &mut responses => r,
         r = &mut requests => {
-            // No more requests will come (the client closed, or the proxy stops): deliver
-            // the answers already due, then close. Waiting for the broker to close instead
-            // would hold the connection for as long as the broker keeps it open, since
-            // every request sent is already in the socket (acks=0 produces included).
+            // No more requests will come (the client closed, or the proxy stops): the
+            // answers already due are delivered, the client let go, and the broker given
+            // time to read what was sent (see `linger`).
             r?;
-            in_flight.draining.store(true, Ordering::SeqCst);
-            if in_flight.is_empty() {
-                return Ok(());
-            }
+            in_flight.client_done.send_replace(true);
             tokio::time::timeout(proxy.settings.shutdown_grace, responses)
                 .await
                 .unwrap_or(Ok(()))
@@ -339,11 +335,24 @@ async fn forward_responses(
         client: client.to_owned(),
         detail,
     };
+    let mut client_done = in_flight.client_done.subscribe();
     loop {
-        let next = next_answer(&mut frames, in_flight, &mut client_write).await;
-        let (frame, sent) = match next {
-            Ok(Some(answer)) => answer,
+        let done = *client_done.borrow_and_update();
+        if done && in_flight.is_empty() {
+            break;
+        }
+        // Waiting for an answer's start is cancel-safe.
+        let next = tokio::select! {
+            next = frames.next_or_large(POOLED_FROM) => next.map_err(Failed::Reading),
+            _ = client_done.changed(), if !done => continue,
+        };
+        let answer = match next {
+            Ok(Some(next)) => next_answer(&mut frames, next, in_flight, &mut client_write).await,
             Ok(None) => return Ok(()),
+            Err(e) => Err(e),
+        };
+        let (frame, sent) = match answer {
+            Ok(answer) => answer,
             Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
             Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
         };
@@ -368,27 +377,41 @@ async fn forward_responses(
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
-        if in_flight.draining.load(Ordering::SeqCst) && in_flight.is_empty() {
-            return Ok(());
-        }
+    }
+    let _ = client_write.shutdown().await;
+    linger(proxy, frames).await;
+    Ok(())
+}
+
+/// Keeps the broker's side open until the broker closes it (it has read everything
+/// sent, acks=0 produces included) or the proxy stops. Closing first could lose those:
+/// a late byte from the broker would meet a closed socket, and the reset it draws
+/// makes the broker's kernel discard what the broker had not read yet.
+async fn linger(proxy: &Proxy, mut frames: FrameReader<impl AsyncRead + Unpin>) {
+    let mut shutdown = proxy.shutdown.clone();
+    let broker_closed = async { while let Ok(Some(_)) = frames.next().await {} };
+    tokio::select! {
+        () = broker_closed => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
     }
 }
 
-/// The next answer and how much of it went to the client already: a large one is
-/// passed on as it arrives where the request it answers allows (see `cut_through`).
+/// The whole answer that `next` starts and how much of it went to the client already:
+/// a large one is passed on as it arrives where the request it answers allows (see
+/// `cut_through`).
 async fn next_answer(
     frames: &mut FrameReader<impl AsyncRead + Unpin>,
+    next: Next,
     in_flight: &InFlight,
     client_write: &mut (impl AsyncWrite + Unpin),
-) -> Result<Option<(Bytes, Option<usize>)>, Failed> {
-    let large = match frames.next_or_large(POOLED_FROM).await.map_err(Failed::Reading)? {
-        None => return Ok(None),
-        Some(Next::Whole(frame)) => return Ok(Some((frame, None))),
-        Some(Next::Large(large)) => large,
+) -> Result<(Bytes, Option<usize>), Failed> {
+    let large = match next {
+        Next::Whole(frame) => return Ok((frame, None)),
+        Next::Large(large) => large,
     };
     match in_flight.front().and_then(|route| held_back(&route)) {
-        Some(hold) => pass_on(frames, large, hold, client_write).await.map(Some),
-        None => Ok(Some((frames.complete(large).await.map_err(Failed::Reading)?, None))),
+        Some(hold) => pass_on(frames, large, hold, client_write).await,
+        None => Ok((frames.complete(large).await.map_err(Failed::Reading)?, None)),
     }
 }
 
