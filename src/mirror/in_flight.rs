@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use super::forward::{produce_acked, stamp_all, ForwardError, ForwardSettings};
+use super::forward::{produce_acked, stamp_all, stamping_is_light, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::Cluster;
@@ -71,19 +71,24 @@ impl InFlight {
         self.bytes
     }
 
-    /// Stamps the batches off the async workers (CRC checks, and recompression when the
-    /// flow asks for it, are CPU work that several partitions then share across cores),
-    /// then produces them; `retries` counts the retriable failures met on the way.
+    /// Stamps the batches, off the async workers unless the work is light (recompression
+    /// is CPU work that several partitions then share across cores), then produces them;
+    /// `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
         self.bytes += o.stats.bytes;
         self.gauge.inc_by(o.stats.bytes as i64);
         let span = o.span.clone();
         let forward = async move {
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
-            let permit = stamping_slots().acquire().await.expect("never closed");
-            let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
-            let stamped = stamping.await.expect("stamping panicked");
-            drop(permit);
+            let stamped = if stamping_is_light(&batches, &settings) {
+                stamp_all(&batches, &settings, producer, sequence)
+            } else {
+                let permit = stamping_slots().acquire().await.expect("never closed");
+                let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
+                let stamped = stamping.await.expect("stamping panicked");
+                drop(permit);
+                stamped
+            };
             let (result, next_sequence) = match stamped {
                 Ok((stamped, next_sequence)) => {
                     let timeout = o.settings.produce_timeout_ms;
