@@ -343,15 +343,13 @@ async fn forward_responses(
         }
         // Waiting for an answer's start is cancel-safe.
         let next = tokio::select! {
-            next = frames.next_or_large(POOLED_FROM) => next.map_err(Failed::Reading),
+            next = frames.next_or_large(POOLED_FROM) => next.map_err(|e| upstream_error(e.to_string()))?,
             _ = client_done.changed(), if !done => continue,
         };
-        let answer = match next {
-            Ok(Some(next)) => next_answer(&mut frames, next, in_flight, &mut client_write).await,
-            Ok(None) => return Ok(()),
-            Err(e) => Err(e),
+        let Some(next) = next else {
+            return Ok(());
         };
-        let (frame, sent) = match answer {
+        let (frame, sent) = match next_answer(&mut frames, next, in_flight, &mut client_write).await {
             Ok(answer) => answer,
             Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
             Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
