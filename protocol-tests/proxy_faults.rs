@@ -283,9 +283,12 @@ fn a_large_request_arriving_slowly_past_the_idle_timeout_goes_through_whole() {
 fn requests_in_flight_at_sigterm_are_answered_before_the_proxy_exits() {
     let mut mock = MockCluster::start(1);
     let (mut strait, listen) = proxy(&mock.bootstrap, &[]);
-    mock.command("rtt 1 1500");
     let mut client = TcpStream::connect(&listen).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // A first answer shows the connection is up to the broker, so the request below
+    // is the only thing the proxy still has to do when the signal comes.
+    raw_round_trip(&mut client, &api_versions_request(0, 41)).expect("the proxy serves");
+    mock.command("rtt 1 1500");
     let asked = Instant::now();
     let answer = std::thread::spawn(move || raw_round_trip(&mut client, &api_versions_request(0, 42)));
     std::thread::sleep(Duration::from_millis(300));

@@ -87,11 +87,11 @@ impl Proxy {
         });
         let up = metrics.up.get_or_create(&labels(&proxy.settings.name)).clone();
         tracing::info!(proxy = %proxy.settings.name, listen = %proxy.settings.listen, advertise = %proxy.settings.advertise_host, "proxy listening");
-        if let Err(e) = proxy.learn_brokers().await {
-            tracing::warn!(proxy = %proxy.settings.name, error = %e, "cannot read upstream metadata yet; broker listeners open as clients discover brokers");
-        }
+        // Bootstrap clients are served at once: a slow or absent upstream delays only
+        // the broker listeners, which also open as answers name their brokers.
         tokio::spawn(proxy.clone().accept_loop(listener, Target::Bootstrap));
         up.set(1);
+        tokio::spawn(proxy.clone().open_known_brokers());
         let mut shutdown = shutdown;
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
@@ -110,6 +110,12 @@ impl Proxy {
         }
         let open = self.settings.max_connections - self.slots.available_permits();
         tracing::info!(proxy = %self.settings.name, still_open = open, "proxy stopped");
+    }
+
+    async fn open_known_brokers(self: Arc<Self>) {
+        if let Err(e) = self.learn_brokers().await {
+            tracing::warn!(proxy = %self.settings.name, error = %e, "cannot read upstream metadata yet; broker listeners open as clients discover brokers");
+        }
     }
 
     /// Registers every broker the upstream cluster names, opening its listener.
