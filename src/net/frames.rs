@@ -36,6 +36,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The stream frames are read from. Past a large frame's start nothing of it is
+    /// buffered here, so its rest can be read from the stream directly.
+    pub fn source(&self) -> &R {
+        &self.read
+    }
+
     /// The next frame body, or `None` when the peer closed between frames.
     pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
         match self.next_or_large(POOLED_FROM).await? {

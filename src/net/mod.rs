@@ -5,6 +5,7 @@ pub mod connection;
 pub mod error;
 pub mod frames;
 pub mod sasl;
+pub mod splice;
 pub mod tls;
 pub mod versions;
 pub mod write;

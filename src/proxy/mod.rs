@@ -2,11 +2,13 @@
 //! advertises, so that clients reach each broker through the proxy. Knows nothing of
 //! mirroring.
 
+pub mod answers;
 pub mod broker_map;
 pub mod cut_through;
 pub mod error;
 pub mod metrics;
 pub mod pump;
+pub mod requests;
 pub mod rewrite;
 pub mod server;
 pub mod tls;

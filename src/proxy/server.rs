@@ -14,9 +14,8 @@ use tokio_rustls::TlsAcceptor;
 use super::broker_map::{BrokerMap, Registered};
 use super::error::ProxyError;
 use super::metrics::{labels, ProxyCounters, ProxyMetrics};
-use super::pump;
+use super::pump::{self, Link};
 use crate::client::{AddressMap, Cluster};
-use crate::net::connection::Io;
 use crate::net::tls::TlsSettings;
 use crate::net::ConnectOptions;
 
@@ -211,11 +210,7 @@ impl Proxy {
     }
 
     /// Dials the upstream broker a listener stands for, through the address map.
-    pub(crate) async fn dial(
-        self: &Arc<Self>,
-        target: Target,
-        client: &str,
-    ) -> Result<(String, Box<dyn Io>), ProxyError> {
+    pub(crate) async fn dial(self: &Arc<Self>, target: Target, client: &str) -> Result<(String, Link), ProxyError> {
         let candidates = self.upstream_of(target).await.ok_or_else(|| ProxyError::Upstream {
             broker: format!("{target:?}"),
             client: client.to_owned(),
@@ -228,17 +223,17 @@ impl Proxy {
             match tokio::time::timeout(timeout, TcpStream::connect(&dial)).await {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
-                    let io: Box<dyn Io> = match &self.settings.upstream_tls {
+                    let link = match &self.settings.upstream_tls {
                         Some(tls) => match tls.connect(&dial, tcp).await {
-                            Ok(s) => Box::new(s),
+                            Ok(s) => Link::Tls(Box::new(s)),
                             Err(e) => {
                                 last = e.to_string();
                                 continue;
                             }
                         },
-                        None => Box::new(tcp),
+                        None => Link::Plain(tcp),
                     };
-                    return Ok((dial, io));
+                    return Ok((dial, link));
                 }
                 Ok(Err(e)) => last = format!("{dial}: {e}"),
                 Err(_) => last = format!("{dial}: connect timed out"),

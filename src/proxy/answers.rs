@@ -1,0 +1,132 @@
+//! Answers, broker to client: delivered in the order of the requests, rewritten where
+//! they carry broker addresses, large ones passed on while they arrive.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::cut_through::{held_back, pass_on, Answer, Failed};
+use super::error::ProxyError;
+use super::pump::{api_label, client_error, InFlight, Tally};
+use super::rewrite;
+use super::server::Proxy;
+use crate::net::frames::{FrameReader, Next};
+use crate::net::write::write_all_parts;
+use crate::wire::buffers::POOLED_FROM;
+use crate::wire::header::{response_header_version, split_response, RequestRoute};
+use crate::wire::WireError;
+
+pub(super) async fn forward_responses(
+    proxy: &Arc<Proxy>,
+    mut frames: FrameReader<impl AsyncRead + Unpin>,
+    mut client_write: impl AsyncWrite + Unpin,
+    in_flight: &InFlight,
+    client: &str,
+    broker: &str,
+    tally: &Tally,
+) -> Result<(), ProxyError> {
+    let upstream_error = |detail: String| ProxyError::Upstream {
+        broker: broker.to_owned(),
+        client: client.to_owned(),
+        detail,
+    };
+    let mut client_done = in_flight.client_done.subscribe();
+    loop {
+        let done = *client_done.borrow_and_update();
+        if done && in_flight.is_empty() {
+            break;
+        }
+        // Waiting for an answer's start is cancel-safe.
+        let next = tokio::select! {
+            next = frames.next_or_large(POOLED_FROM) => next.map_err(|e| upstream_error(e.to_string()))?,
+            _ = client_done.changed(), if !done => continue,
+        };
+        let Some(next) = next else {
+            return Ok(());
+        };
+        let (frame, sent) = match next_answer(&mut frames, next, in_flight, &mut client_write).await {
+            Ok(answer) => answer,
+            Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
+            Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
+        };
+        let id = crate::wire::header::response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
+        let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
+            Some(route) => {
+                in_flight.slots.add_permits(1);
+                rewrite(proxy, &route, frame)
+            }
+            // An answer to an acks=0 produce: a Produce answer carries no address.
+            None => Ok(Answer::Unchanged(frame)),
+        };
+        if matches!(answer, Ok(Answer::Rewritten { .. })) {
+            tally.rewritten.fetch_add(1, Ordering::Relaxed);
+        }
+        let parts = answer
+            .and_then(|answer| answer.rest(sent))
+            .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+        let bytes = (sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64;
+        proxy.counters.to_client.inc_by(bytes);
+        tally.to_client.fetch_add(bytes, Ordering::Relaxed);
+        write_all_parts(&mut client_write, &parts)
+            .await
+            .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
+    }
+    let _ = client_write.shutdown().await;
+    linger(proxy, frames).await;
+    Ok(())
+}
+
+/// Keeps the broker's side open until the broker closes it (it has read everything
+/// sent, acks=0 produces included) or the proxy stops. Closing first could lose those:
+/// a late byte from the broker would meet a closed socket, and the reset it draws
+/// makes the broker's kernel discard what the broker had not read yet.
+async fn linger(proxy: &Proxy, mut frames: FrameReader<impl AsyncRead + Unpin>) {
+    let mut shutdown = proxy.shutdown.clone();
+    let broker_closed = async { while let Ok(Some(_)) = frames.next().await {} };
+    tokio::select! {
+        () = broker_closed => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+/// The whole answer that `next` starts and how much of it went to the client already:
+/// a large one is passed on as it arrives where the request it answers allows (see
+/// `cut_through`).
+async fn next_answer(
+    frames: &mut FrameReader<impl AsyncRead + Unpin>,
+    next: Next,
+    in_flight: &InFlight,
+    client_write: &mut (impl AsyncWrite + Unpin),
+) -> Result<(Bytes, Option<usize>), Failed> {
+    let large = match next {
+        Next::Whole(frame) => return Ok((frame, None)),
+        Next::Large(large) => large,
+    };
+    match in_flight.front().and_then(|route| held_back(&route)) {
+        Some(hold) => pass_on(frames, large, hold, client_write).await,
+        None => Ok((frames.complete(large).await.map_err(Failed::Reading)?, None)),
+    }
+}
+
+/// The answer unchanged, or with its broker addresses replaced; the part of the frame
+/// a rewrite keeps is passed on as the same bytes.
+fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Answer, WireError> {
+    if !rewrite::rewritten(route.api_key, route.api_version) {
+        return Ok(Answer::Unchanged(frame));
+    }
+    let header_version = response_header_version(route.api_key, route.api_version).unwrap_or(0);
+    let (_, body) = split_response(&frame, header_version)?;
+    let header_len = frame.len() - body.len();
+    let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
+    let Some(rewritten) = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)? else {
+        return Ok(Answer::Unchanged(frame));
+    };
+    proxy.counters.rewrite(&api_label(route.api_key));
+    Ok(Answer::Rewritten {
+        kept: frame.slice(..header_len + rewritten.keep),
+        tail: rewritten.tail,
+        len: frame.len(),
+    })
+}

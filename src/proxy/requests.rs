@@ -1,0 +1,167 @@
+//! Requests, client to broker: each header is read to remember what answer to expect,
+//! and the request goes upstream as the same bytes.
+
+use std::sync::atomic::Ordering;
+
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::cut_through::{pass_on, Failed};
+use super::error::ProxyError;
+use super::pump::{api_label, client_error, InFlight, Tally};
+use super::rewrite::api_versions;
+use super::server::Proxy;
+use crate::net::frames::{FrameError, FrameReader, Large, Next};
+use crate::net::splice::{Broken, Pipe, Spliceable};
+use crate::net::write::write_all_parts;
+use crate::wire::buffers::POOLED_FROM;
+use crate::wire::frame::length_prefix;
+use crate::wire::header::{request_header_version, request_route, RequestRoute};
+use crate::wire::produce::request_acks;
+use crate::wire::WireError;
+
+/// The smallest rest of a request worth splicing: below it, two copies cost less than
+/// the extra system calls.
+const SPLICE_FROM: usize = 64 * 1024;
+/// Whether the broker answers this request: all do but Produce with acks=0.
+/// A request whose acks cannot be read is taken to expect one.
+fn expects_answer(frame: &[u8], route: &RequestRoute) -> bool {
+    acks_say_answer(frame, route).unwrap_or(true)
+}
+
+/// Whether the request's acks ask for an answer; an error while they cannot be read
+/// (for a large request, not yet arrived).
+fn acks_say_answer(frame: &[u8], route: &RequestRoute) -> Result<bool, WireError> {
+    if route.api_key != ApiKey::Produce as i16 {
+        return Ok(true);
+    }
+    let Some(header_version) = request_header_version(route.api_key, route.api_version) else {
+        return Ok(true);
+    };
+    Ok(request_acks(frame, header_version, route.api_version)? != 0)
+}
+
+pub(super) async fn forward_requests(
+    proxy: &Proxy,
+    mut frames: FrameReader<impl AsyncRead + Spliceable + Unpin>,
+    upstream: &mut (impl AsyncWrite + Spliceable + Unpin),
+    in_flight: &InFlight,
+    client: &str,
+    tally: &Tally,
+) -> Result<(), ProxyError> {
+    let mut shutdown = proxy.shutdown.clone();
+    let mut pipe = None;
+    let idle = proxy.settings.idle_timeout;
+    loop {
+        // Waiting for a request's start is cancel-safe; its body is read past here.
+        let next = tokio::select! {
+            n = tokio::time::timeout(idle, frames.next_or_large(POOLED_FROM)) => n,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let mut request = match next {
+            Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
+            Err(_) => continue,
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) => {
+                // Pass the client's half-close on: the broker still reads what was sent.
+                let _ = upstream.shutdown().await;
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(client_error(client, e)),
+        };
+        if let Next::Large(large) = &mut request {
+            read_head(&mut frames, large)
+                .await
+                .map_err(|e| client_error(client, e))?;
+        }
+        let (head, len) = match &request {
+            Next::Whole(frame) => (&frame[..], frame.len()),
+            Next::Large(large) => (large.received(), large.stated_len()),
+        };
+        let route = request_route(head).map_err(|e| client_error(client, e))?;
+        proxy.counters.request(&api_label(route.api_key));
+        proxy.counters.to_broker.inc_by(4 + len as u64);
+        tally.requests.fetch_add(1, Ordering::Relaxed);
+        tally.to_broker.fetch_add(4 + len as u64, Ordering::Relaxed);
+        if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
+            // Its answer could carry addresses the proxy cannot rewrite.
+            return Err(client_error(
+                client,
+                format!(
+                    "api key {} version {} is above what the proxy lets through ({limit}); the client ignored ApiVersions",
+                    route.api_key, route.api_version
+                ),
+            ));
+        }
+
+        if expects_answer(head, &route) {
+            in_flight
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| client_error(client, "closed"))?
+                .forget();
+            in_flight
+                .routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(route);
+        } else {
+            in_flight.remember_unanswered(route.correlation_id);
+        }
+        let written = match request {
+            Next::Whole(frame) => {
+                let prefix = length_prefix(frame.len()).map_err(|e| client_error(client, e))?;
+                write_all_parts(upstream, &[&prefix[..], &frame[..]]).await
+            }
+            Next::Large(large) => match pass_request_on(&mut frames, large, upstream, &mut pipe).await {
+                Ok(()) => Ok(()),
+                Err(Failed::Reading(e)) => return Err(client_error(client, e)),
+                Err(Failed::Writing(e)) => Err(e),
+            },
+        };
+        written.map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
+    }
+}
+
+/// Requests never change: a large one goes upstream as it arrives, and its body past
+/// what was read for the header is spliced from socket to socket where both are plain
+/// TCP, through the connection's pipe (made on first use).
+async fn pass_request_on(
+    frames: &mut FrameReader<impl AsyncRead + Spliceable + Unpin>,
+    large: Large,
+    upstream: &mut (impl AsyncWrite + Spliceable + Unpin),
+    pipe: &mut Option<Pipe>,
+) -> Result<(), Failed> {
+    let rest = large.stated_len() - large.received().len();
+    let plain = frames.source().tcp().is_some() && upstream.tcp().is_some();
+    if pipe.is_none() && plain && rest >= SPLICE_FROM {
+        *pipe = Pipe::new()
+            .inspect_err(|e| tracing::debug!(error = %e, "no pipe; large requests are copied"))
+            .ok();
+    }
+    let Some(pipe) = pipe.as_ref().filter(|_| plain && rest >= SPLICE_FROM) else {
+        return pass_on(frames, large, 0, upstream).await.map(|_| ());
+    };
+    let prefix = length_prefix(large.stated_len()).map_err(|e| Failed::Reading(e.into()))?;
+    write_all_parts(upstream, &[&prefix[..], large.received()])
+        .await
+        .map_err(Failed::Writing)?;
+    let (Some(from), Some(to)) = (frames.source().tcp(), upstream.tcp()) else {
+        unreachable!("both sides were found plain TCP above");
+    };
+    pipe.carry(from, to, rest).await.map_err(|broken| match broken {
+        Broken::Reading(e) => Failed::Reading(e.into()),
+        Broken::Writing(e) => Failed::Writing(e),
+    })
+}
+
+/// Reads a large request until its header (and a Produce's acks) can be read, which
+/// is what the proxy needs before passing the rest on.
+async fn read_head(frames: &mut FrameReader<impl AsyncRead + Unpin>, large: &mut Large) -> Result<(), FrameError> {
+    let readable = |head: &[u8]| request_route(head).is_ok_and(|route| acks_say_answer(head, &route).is_ok());
+    while !large.is_complete() && !readable(large.received()) {
+        frames.read_more(large).await?;
+    }
+    Ok(())
+}
