@@ -23,6 +23,7 @@ use crate::wire::WireError;
 /// The smallest rest of a request worth splicing: below it, two copies cost less than
 /// the extra system calls.
 const SPLICE_FROM: usize = 64 * 1024;
+
 /// Whether the broker answers this request: all do but Produce with acks=0.
 /// A request whose acks cannot be read is taken to expect one.
 fn expects_answer(frame: &[u8], route: &RequestRoute) -> bool {
