@@ -110,7 +110,7 @@ pub fn decompress_into(codec: Compression, data: &[u8], limit: usize, out: &mut 
             Ok(())
         }
         Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, data.len(), out),
-        Compression::Lz4 => read_bounded(codec, lz4_flex::frame::FrameDecoder::new(data), limit, data.len(), out),
+        Compression::Lz4 => lz4_decompress(data, limit, out),
         Compression::Zstd => {
             let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_error(codec, e))?;
             decoder
@@ -120,6 +120,37 @@ pub fn decompress_into(codec: Compression, data: &[u8], limit: usize, out: &mut 
         }
         Compression::Snappy => snappy_decompress(data, limit, out),
     }
+}
+
+type Lz4Decoder = lz4_flex::frame::FrameDecoder<std::io::Cursor<Vec<u8>>>;
+
+/// Compressed sections up to this size keep the thread's lz4 decoder, and the copy of
+/// their input, for the next one; a larger one would leave that much memory held.
+const LZ4_KEPT_INPUT_MAX: usize = 1 << 20;
+
+thread_local! {
+    /// One lz4 decoder per thread, kept between batches: a fresh one allocates its two
+    /// block buffers, which the static build's allocator maps and unmaps for every
+    /// batch (perf: page faults, and TLB shootdowns across the threads).
+    static LZ4: RefCell<Option<Lz4Decoder>> = const { RefCell::new(None) };
+}
+
+fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+    LZ4.with_borrow_mut(|kept| {
+        let mut decoder = kept
+            .take()
+            .unwrap_or_else(|| Lz4Decoder::new(std::io::Cursor::new(Vec::new())));
+        let input = decoder.get_mut();
+        input.get_mut().clear();
+        input.get_mut().extend_from_slice(data);
+        input.set_position(0);
+        let decoded = read_bounded(Compression::Lz4, &mut decoder, limit, data.len(), out);
+        // A decoder that failed mid-frame holds that frame's state: it is dropped.
+        if decoded.is_ok() && data.len() <= LZ4_KEPT_INPUT_MAX {
+            *kept = Some(decoder);
+        }
+        decoded
+    })
 }
 
 fn snappy_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
@@ -282,6 +313,23 @@ mod tests {
                 "{codec:?}: {err}"
             );
         }
+    }
+
+    /// The thread's kept lz4 decoder starts every section afresh, also after one that
+    /// broke off mid-frame or passed the limit.
+    #[test]
+    fn lz4_sections_decode_alike_after_broken_ones_on_the_same_thread() {
+        let (first, second) = (sample(), vec![7u8; 300_000]);
+        let (first_packed, second_packed) = (
+            compress(Compression::Lz4, None, &first).unwrap(),
+            compress(Compression::Lz4, None, &second).unwrap(),
+        );
+        let lz4 = |data: &[u8], limit| decompress(Compression::Lz4, data, limit);
+        assert_eq!(lz4(&first_packed, first.len()).unwrap(), first);
+        assert!(lz4(&first_packed[..first_packed.len() / 2], first.len()).is_err());
+        assert_eq!(lz4(&second_packed, second.len()).unwrap(), second);
+        assert!(lz4(&first_packed, 1000).is_err());
+        assert_eq!(lz4(&first_packed, first.len()).unwrap(), first);
     }
 
     #[test]
