@@ -111,13 +111,7 @@ pub fn decompress_into(codec: Compression, data: &[u8], limit: usize, out: &mut 
         }
         Compression::Gzip => read_bounded(codec, flate2::read::MultiGzDecoder::new(data), limit, data.len(), out),
         Compression::Lz4 => lz4_decompress(data, limit, out),
-        Compression::Zstd => {
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_error(codec, e))?;
-            decoder
-                .window_log_max(ZSTD_WINDOW_LOG_MAX)
-                .map_err(|e| codec_error(codec, e))?;
-            read_bounded(codec, decoder, limit, data.len(), out)
-        }
+        Compression::Zstd => zstd_decompress(data, limit, out),
         Compression::Snappy => snappy_decompress(data, limit, out),
     }
 }
@@ -148,6 +142,39 @@ fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Wi
         // A decoder that failed mid-frame holds that frame's state: it is dropped.
         if decoded.is_ok() && data.len() <= LZ4_KEPT_INPUT_MAX {
             *kept = Some(decoder);
+        }
+        decoded
+    })
+}
+
+/// A zstd decompression context that grew past this (its window buffer, for a frame
+/// with a large window) is let go rather than kept by its thread.
+const ZSTD_KEPT_CONTEXT_MAX: usize = 4 << 20;
+
+thread_local! {
+    /// One zstd decompression context per thread, kept between batches for the same
+    /// reason as the lz4 decoder: a fresh one allocates its window buffer anew.
+    static ZSTD_IN: RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let codec = Compression::Zstd;
+    ZSTD_IN.with_borrow_mut(|kept| {
+        let mut context = match kept.take() {
+            Some(context) => context,
+            None => {
+                let mut context = zstd::zstd_safe::DCtx::create();
+                context
+                    .set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(ZSTD_WINDOW_LOG_MAX))
+                    .map_err(|code| codec_error(codec, zstd::zstd_safe::get_error_name(code)))?;
+                context
+            }
+        };
+        // The decoder starts a fresh session on the context, whatever the last one left.
+        let decoder = zstd::stream::read::Decoder::with_context(data, &mut context);
+        let decoded = read_bounded(codec, decoder, limit, data.len(), out);
+        if context.sizeof() <= ZSTD_KEPT_CONTEXT_MAX {
+            *kept = Some(context);
         }
         decoded
     })
@@ -315,21 +342,36 @@ mod tests {
         }
     }
 
-    /// The thread's kept lz4 decoder starts every section afresh, also after one that
-    /// broke off mid-frame or passed the limit.
+    /// The thread's kept lz4 decoder and zstd context start every section afresh, also
+    /// after one that broke off mid-frame or passed the limit.
     #[test]
-    fn lz4_sections_decode_alike_after_broken_ones_on_the_same_thread() {
+    fn sections_decode_alike_after_broken_ones_on_the_same_thread() {
         let (first, second) = (sample(), vec![7u8; 300_000]);
-        let (first_packed, second_packed) = (
-            compress(Compression::Lz4, None, &first).unwrap(),
-            compress(Compression::Lz4, None, &second).unwrap(),
-        );
-        let lz4 = |data: &[u8], limit| decompress(Compression::Lz4, data, limit);
-        assert_eq!(lz4(&first_packed, first.len()).unwrap(), first);
-        assert!(lz4(&first_packed[..first_packed.len() / 2], first.len()).is_err());
-        assert_eq!(lz4(&second_packed, second.len()).unwrap(), second);
-        assert!(lz4(&first_packed, 1000).is_err());
-        assert_eq!(lz4(&first_packed, first.len()).unwrap(), first);
+        for codec in [Compression::Lz4, Compression::Zstd] {
+            let first_packed = compress(codec, None, &first).unwrap();
+            let second_packed = compress(codec, None, &second).unwrap();
+            let decode = |data: &[u8], limit| decompress(codec, data, limit);
+            assert_eq!(decode(&first_packed, first.len()).unwrap(), first, "{codec:?}");
+            assert!(decode(&first_packed[..first_packed.len() / 2], first.len()).is_err());
+            assert_eq!(decode(&second_packed, second.len()).unwrap(), second, "{codec:?}");
+            assert!(decode(&first_packed, 1000).is_err());
+            assert_eq!(decode(&first_packed, first.len()).unwrap(), first, "{codec:?}");
+        }
+    }
+
+    /// The window limit is set once on a thread's kept context and holds for every
+    /// later section: a frame asking for a 32 MiB window is refused each time.
+    #[test]
+    fn zstd_frames_with_windows_past_the_limit_are_refused_on_a_kept_context() {
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(25).unwrap();
+        encoder.write_all(&sample()).unwrap();
+        let wide = encoder.finish().unwrap();
+        let narrow = compress(Compression::Zstd, None, &sample()).unwrap();
+        for _ in 0..2 {
+            assert!(decompress(Compression::Zstd, &wide, 1 << 30).is_err());
+            assert_eq!(decompress(Compression::Zstd, &narrow, 1 << 30).unwrap(), sample());
+        }
     }
 
     #[test]
