@@ -121,19 +121,26 @@ type Lz4Decoder = lz4_flex::frame::FrameDecoder<std::io::Cursor<Vec<u8>>>;
 /// Compressed sections up to this size keep the thread's lz4 decoder, and the copy of
 /// their input, for the next one; a larger one would leave that much memory held.
 const LZ4_KEPT_INPUT_MAX: usize = 1 << 20;
+const LZ4_MAGIC: [u8; 4] = 0x184D_2204u32.to_le_bytes();
 
 thread_local! {
     /// One lz4 decoder per thread, kept between batches: a fresh one allocates its two
     /// block buffers, which the static build's allocator maps and unmaps for every
-    /// batch (perf: page faults, and TLB shootdowns across the threads).
-    static LZ4: RefCell<Option<Lz4Decoder>> = const { RefCell::new(None) };
+    /// batch (perf: page faults, and TLB shootdowns across the threads). It is kept
+    /// with the descriptor of the frames it decoded (see `single_frame_descriptor`).
+    static LZ4: RefCell<Option<([u8; 2], Lz4Decoder)>> = const { RefCell::new(None) };
 }
 
 fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let Some(descriptor) = single_frame_descriptor(data) else {
+        let decoder = lz4_flex::frame::FrameDecoder::new(data);
+        return read_bounded(Compression::Lz4, decoder, limit, data.len(), out);
+    };
     LZ4.with_borrow_mut(|kept| {
-        let mut decoder = kept
-            .take()
-            .unwrap_or_else(|| Lz4Decoder::new(std::io::Cursor::new(Vec::new())));
+        let mut decoder = match kept.take() {
+            Some((seen, decoder)) if seen == descriptor => decoder,
+            _ => Lz4Decoder::new(std::io::Cursor::new(Vec::new())),
+        };
         let input = decoder.get_mut();
         input.get_mut().clear();
         input.get_mut().extend_from_slice(data);
@@ -141,10 +148,34 @@ fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Wi
         let decoded = read_bounded(Compression::Lz4, &mut decoder, limit, data.len(), out);
         // A decoder that failed mid-frame holds that frame's state: it is dropped.
         if decoded.is_ok() && data.len() <= LZ4_KEPT_INPUT_MAX {
-            *kept = Some(decoder);
+            *kept = Some((descriptor, decoder));
         }
         decoded
     })
+}
+
+/// The descriptor (FLG and BD bytes) of `data` when it is exactly one lz4 frame.
+/// lz4_flex sizes a decoder's buffers for the first frame it reads and expects every
+/// later frame to need the same (its debug builds assert so), so a kept decoder only
+/// ever sees single frames with the descriptor of its first. Anything else gets a
+/// fresh decoder, which also does the validating.
+fn single_frame_descriptor(data: &[u8]) -> Option<[u8; 2]> {
+    if data.get(..4)? != LZ4_MAGIC {
+        return None;
+    }
+    let (flg, bd) = (*data.get(4)?, *data.get(5)?);
+    let flag = |bit: u8, len: usize| if flg & bit != 0 { len } else { 0 };
+    // Magic, FLG, BD, the content size and dictionary id if present, header checksum.
+    let mut at = 6 + flag(0x08, 8) + flag(0x01, 4) + 1;
+    loop {
+        let size = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if size == 0 {
+            break;
+        }
+        at = at.checked_add((size & 0x7fff_ffff) as usize + flag(0x10, 4))?;
+    }
+    (at + flag(0x04, 4) == data.len()).then_some([flg, bd])
 }
 
 /// A zstd decompression context that grew past this (its window buffer, for a frame
@@ -356,6 +387,25 @@ mod tests {
             assert_eq!(decode(&second_packed, second.len()).unwrap(), second, "{codec:?}");
             assert!(decode(&first_packed, 1000).is_err());
             assert_eq!(decode(&first_packed, first.len()).unwrap(), first, "{codec:?}");
+        }
+    }
+
+    /// A thread that decoded a frame of 4 MiB linked blocks decodes the usual 64 KiB
+    /// independent ones next without tripping lz4_flex's checks of its buffer sizes
+    /// (debug builds, as tests and fuzzing run, assert them).
+    #[test]
+    fn lz4_frames_of_other_block_sizes_follow_each_other_on_one_thread() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        let data = sample();
+        let info = FrameInfo::new()
+            .block_size(BlockSize::Max4MB)
+            .block_mode(BlockMode::Linked);
+        let mut encoder = FrameEncoder::with_frame_info(info, Vec::new());
+        encoder.write_all(&data).unwrap();
+        let large_blocks = encoder.finish().unwrap();
+        let usual = compress(Compression::Lz4, None, &data).unwrap();
+        for packed in [&large_blocks, &usual, &large_blocks, &usual] {
+            assert_eq!(decompress(Compression::Lz4, packed, data.len()).unwrap(), data);
         }
     }
 
