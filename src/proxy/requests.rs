@@ -135,13 +135,13 @@ async fn pass_request_on(
     pipe: &mut Option<Pipe>,
 ) -> Result<(), Failed> {
     let rest = large.stated_len() - large.received().len();
-    let plain = frames.source().tcp().is_some() && upstream.tcp().is_some();
-    if pipe.is_none() && plain && rest >= SPLICE_FROM {
+    let splice = rest >= SPLICE_FROM && frames.source().tcp().is_some() && upstream.tcp().is_some();
+    if splice && pipe.is_none() {
         *pipe = Pipe::new()
             .inspect_err(|e| tracing::debug!(error = %e, "no pipe; large requests are copied"))
             .ok();
     }
-    let Some(pipe) = pipe.as_ref().filter(|_| plain && rest >= SPLICE_FROM) else {
+    let Some(pipe) = pipe.as_ref().filter(|_| splice) else {
         return pass_on(frames, large, 0, upstream).await.map(|_| ());
     };
     let prefix = length_prefix(large.stated_len()).map_err(|e| Failed::Reading(e.into()))?;
