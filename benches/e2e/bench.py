@@ -38,9 +38,21 @@ def log(*a):
     print("e2e:", *a, flush=True)
 
 
-def spawn(cmd, name, **kw):
+def on_cpus(cpus):
+    """Runs a child on the given CPUs only (None: wherever the scheduler likes)."""
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+
+def unpin(pid):
+    """Lets every thread of a running process use every core again."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), os.sched_getaffinity(0))
+
+
+def spawn(cmd, name, cpus=None, **kw):
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=kw.pop("stdout", subprocess.DEVNULL),
-                         stderr=open(os.path.join(WORK, name + ".log"), "w"), text=True, **kw)
+                         stderr=open(os.path.join(WORK, name + ".log"), "w"), text=True,
+                         preexec_fn=on_cpus(cpus), **kw)
     LIVE.append(p)
     return p
 
@@ -91,8 +103,8 @@ def wait_port(port, seconds=20):
 class Mock:
     """A fresh 3-broker mock cluster with TOPIC created with PARTS partitions."""
 
-    def __init__(self, name):
-        self.p = spawn([PY, os.path.join(HERE, "mock.py"), "3", f"{TOPIC}:{PARTS}"], name, stdout=subprocess.PIPE)
+    def __init__(self, name, cpus=None):
+        self.p = spawn([PY, os.path.join(HERE, "mock.py"), "3", f"{TOPIC}:{PARTS}"], name, cpus, stdout=subprocess.PIPE)
         line = self.p.stdout.readline()
         if not line.startswith("BOOTSTRAP"):
             raise RuntimeError(f"mock cluster {name} did not start: {line!r}")
@@ -121,8 +133,8 @@ class Mock:
         stop(self.p, None)
 
 
-def run_json(cmd, what):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def run_json(cmd, what, cpus=None):
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=on_cpus(cpus))
     try:
         out = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -132,9 +144,9 @@ def run_json(cmd, what):
     return out
 
 
-def produce(bootstrap, count, codec):
+def produce(bootstrap, count, codec, cpus=None):
     return run_json([PY, os.path.join(HERE, "produce_data.py"), "--bootstrap", bootstrap, "--count", str(count),
-                     "--compression", codec, "--partitions", str(PARTS)], "producer")
+                     "--compression", codec, "--partitions", str(PARTS)], "producer", cpus)
 
 
 def replicate(case, name, count, command):
@@ -243,8 +255,20 @@ def iperf():
     return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / MB
 
 
-def proxy_run(via_proxy, count, round_no):
-    m = Mock(f"proxy-upstream-{round_no}" if via_proxy else f"direct-{round_no}")
+def proxy_cpus(layout):
+    """(CPUs for the clients and the cluster, CPUs for the proxy). Split, the proxy has a core
+    of its own, as on a host of its own; the clients and the cluster get the same cores on
+    both paths, so the proxy cannot gain by taking cores the direct path lacks. Shared, all
+    run anywhere, and the proxy's share of the cores comes out of the others'."""
+    cores = sorted(os.sched_getaffinity(0))
+    if layout == "shared" or len(cores) < 2:
+        return None, None
+    return set(cores[:-1]), {cores[-1]}
+
+
+def proxy_run(via_proxy, count, round_no, layout):
+    clients, own = proxy_cpus(layout)
+    m = Mock(f"proxy-upstream-{round_no}" if via_proxy else f"direct-{round_no}", clients)
     row = {"path": "through strait proxy" if via_proxy else "direct"}
     proxy = None
     try:
@@ -256,15 +280,22 @@ def proxy_run(via_proxy, count, round_no):
                 if listen not in range(base, base + 4) and all(port_free(base + i) for i in range(1, 4)):
                     break
             proxy = spawn([STRAIT, "proxy", "--upstream", m.bootstrap, "--listen", f"127.0.0.1:{listen}",
-                           "--advertise", "127.0.0.1", "--port-base", str(base)], f"proxy-{round_no}")
+                           "--advertise", "127.0.0.1", "--port-base", str(base)], f"proxy-{round_no}", own)
             wait_port(listen)
             bootstrap = f"127.0.0.1:{listen}"
-        p = produce(bootstrap, count, "lz4")
-        c = run_json([PY, os.path.join(HERE, "read_back.py"), "--bootstrap", bootstrap, "--expect", str(count)], "read_back")
+        p = produce(bootstrap, count, "lz4", clients)
+        c = run_json([PY, os.path.join(HERE, "read_back.py"), "--bootstrap", bootstrap, "--expect", str(count)],
+                     "read_back", clients)
         row.update(produce=p["bytes"] / MB / p["seconds"], consume=c["records"] * RECORD / MB / c["seconds"],
                    moved=p["bytes"] + c["records"] * RECORD)
         if proxy:  # before the latency probe, so CPU per GB counts only the data carried
             row["cpu"], row["rss"] = cpu_seconds(proxy.pid), peak_rss_mb(proxy.pid)
+        # Latency is measured with every process free to use every core: a client and a broker
+        # pinned to one core hand each request over without waking another, which the direct
+        # path would get and the proxy's, crossing cores twice, could not.
+        for proc in (m.p, proxy):
+            if proc:
+                unpin(proc.pid)
         row["latency"] = run_json([PY, os.path.join(HERE, "latency.py"), "--bootstrap", bootstrap, "--topic", TOPIC],
                                   "latency")
         if proxy:
@@ -286,6 +317,17 @@ def proxy_summary(runs):
         out["cpu_per_gb"] = statistics.median(r["cpu"] / (r["moved"] / MB / 1024) for r in runs)
         out["rss"] = max(r["rss"] for r in runs)
     return out
+
+
+def cpus_text(layout):
+    clients, own = proxy_cpus(layout)
+    if not own:
+        return ("CPUs: every process may run on every core, so the proxy's CPU time (an extra TCP hop each way) "
+                "comes out of what the clients and the cluster could use on the direct path.")
+    return (f"CPUs: the producer, the consumer and the mock cluster run on CPU {','.join(map(str, sorted(clients)))} "
+            f"on both paths, the proxy on CPU {','.join(map(str, sorted(own)))}, as it would on a host of its own "
+            "(`--proxy-cpus shared` lets all share every core); the latency probe below runs with all free to use every core. The consumer's fetch.queue.backoff.ms is 10 ms: "
+            "at librdkafka's default of 1 s, rounds of under a second took whole seconds longer.")
 
 
 LATENCY_KINDS = ("api_versions", "metadata")
@@ -369,6 +411,7 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
                      f"{verdict(added < 100, f'{added:.0f} µs')} |")
         spread = lambda r, k: "/".join(f"{v:.0f}" for v in r[k + "_all"])
         lines += ["", f"## Proxy ({args.proxy_mb} MiB, lz4, acks=all, 1 KB records; median of {d['n']} alternating rounds, each on a fresh cluster)", "",
+                  cpus_text(args.proxy_cpus), "",
                   "| path | produce MB/s | consume MB/s | produce vs direct | consume vs direct | proxy CPU s / GB carried | proxy peak RSS MB | rounds (produce; consume MB/s) |",
                   "|---|---:|---:|---:|---:|---:|---:|---|",
                   f"| direct to the mock cluster | {d['produce']:.1f} | {d['consume']:.1f} | 100% | 100% | | | {spread(d, 'produce')}; {spread(d, 'consume')} |",
@@ -523,6 +566,9 @@ def main():
     # Rounds of 100 MiB lasted half a second and moved by 15% from one to the next.
     ap.add_argument("--proxy-mb", type=int, default=400)
     ap.add_argument("--proxy-rounds", type=int, default=5, help="direct/proxy pairs; the table shows medians")
+    ap.add_argument("--proxy-cpus", choices=("split", "shared"), default="split",
+                    help="split: the proxy on a core of its own, clients and cluster on the rest (both paths); "
+                         "shared: every process on every core")
     ap.add_argument("--partitions", type=int, default=0, help="0: 8, or more if the mock could not hold the data")
     ap.add_argument("--out", default=os.path.join(ROOT, "results"))
     args = ap.parse_args()
@@ -566,7 +612,7 @@ def main():
         runs = ([], [])
         for i in range(args.proxy_rounds):  # alternating, so drift in machine load hits both paths alike
             for via in (0, 1):
-                runs[via].append(proxy_run(bool(via), pcount, i))
+                runs[via].append(proxy_run(bool(via), pcount, i, args.proxy_cpus))
                 r = runs[via][-1]
                 log(f"proxy round {i + 1}: {r['path']}: produce {r['produce']:.1f} MB/s, consume {r['consume']:.1f} MB/s")
         proxy_rows = tuple(map(proxy_summary, runs))
