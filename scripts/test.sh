@@ -21,6 +21,9 @@ cargo bench --no-run --quiet
 step "static binary"
 scripts/static-build.sh
 
+step "end-to-end benchmark, short (every replicator's copy checked, the proxy's reads counted)"
+benches/e2e/run.sh --size-mb 16 --proxy-mb 16 --proxy-rounds 1 --out "$(mktemp -d)"
+
 if [ -x fuzz/run.sh ]; then
   step "fuzzing"
   fuzz/run.sh "$([ "${STRAIT_LONG:-0}" = 1 ] && echo 600 || echo 15)"

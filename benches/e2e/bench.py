@@ -252,7 +252,13 @@ def iperf():
         if r.returncode == 0:
             break
     stop(srv, None)
-    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / MB
+    end = json.loads(r.stdout)["end"]
+    mbps = end["sum_received"]["bits_per_second"] / 8 / MB
+    # Sender and receiver together: what the kernel spends to move a GB across one TCP hop
+    # (on loopback the sender also does the receiving side's packet work), which a proxy
+    # pays once for every byte it carries.
+    cores = (end["cpu_utilization_percent"]["host_total"] + end["cpu_utilization_percent"]["remote_total"]) / 100
+    return {"mbps": mbps, "cpu_per_gb": cores / (mbps / 1024)}
 
 
 def proxy_cpus(layout):
@@ -374,11 +380,12 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
              "## Replication", "",
              "| source codec | contender | MB/s | % of TCP ceiling | seconds | CPU s | CPU s / GB | peak RSS MB | correct |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|",
-             f"| — | loopback TCP, iperf3 1 stream (ceiling) | {ceiling:.0f} | 100% | 5 | | | | |"]
+             f"| — | loopback TCP, iperf3 1 stream (ceiling) | {ceiling['mbps']:.0f} | 100% | 5 | | "
+             f"{ceiling['cpu_per_gb']:.2f} (sender + receiver) | | |"]
     for r in rows:
         if r.get("verdict") == "ok":
             mbps = args.size_mb / r["seconds"]
-            lines.append(f"| {r['case']} | {r['contender']} | {mbps:.1f} | {100 * mbps / ceiling:.1f}% | {r['seconds']:.2f} | "
+            lines.append(f"| {r['case']} | {r['contender']} | {mbps:.1f} | {100 * mbps / ceiling['mbps']:.1f}% | {r['seconds']:.2f} | "
                          f"{r['cpu']:.2f} | {r['cpu'] / gb:.2f} | {r['rss']:.1f} | ok ({r['got']} records) |")
         else:
             lines.append(f"| {r['case']} | {r['contender']} | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
@@ -416,7 +423,10 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
                   "|---|---:|---:|---:|---:|---:|---:|---|",
                   f"| direct to the mock cluster | {d['produce']:.1f} | {d['consume']:.1f} | 100% | 100% | | | {spread(d, 'produce')}; {spread(d, 'consume')} |",
                   f"| through strait proxy | {p['produce']:.1f} | {p['consume']:.1f} | {100 * p['produce'] / d['produce']:.0f}% | "
-                  f"{100 * p['consume'] / d['consume']:.0f}% | {p['cpu_per_gb']:.2f} | {p['rss']:.1f} | {spread(p, 'produce')}; {spread(p, 'consume')} |"]
+                  f"{100 * p['consume'] / d['consume']:.0f}% | {p['cpu_per_gb']:.2f} | {p['rss']:.1f} | {spread(p, 'produce')}; {spread(p, 'consume')} |",
+                  "", f"The proxy receives and sends every byte it carries once, which costs the kernel what one loopback TCP "
+                  f"hop costs: {ceiling['cpu_per_gb']:.2f} CPU s per GB for iperf3's sender and receiver together in this run. "
+                  f"The proxy used {p['cpu_per_gb'] / ceiling['cpu_per_gb']:.2f}× that."]
         lines += latency_lines(d, p)
     lines += ["", "## Where the time went (diagnostics)", "",
               "| source codec | contender | seeding producer MB/s | s until the target has: 1 record | 50% | 90% | 100% | "
@@ -487,7 +497,7 @@ def plot(path, args, ceiling, rows, proxy_rows):
     ax = axes[0]
     bars = ax.bar(labels, [args.size_mb / r["seconds"] for r in good], color=colors)
     ax.bar_label(bars, fmt="%.0f")
-    ax.axhline(ceiling, color="tab:red", linestyle="--", label=f"loopback TCP ceiling {ceiling:.0f} MB/s")
+    ax.axhline(ceiling["mbps"], color="tab:red", linestyle="--", label=f"loopback TCP ceiling {ceiling['mbps']:.0f} MB/s")
     ax.set_yscale("log")
     ax.set_ylabel("MB/s (log)")
     ax.set_title(f"Replication throughput, {args.size_mb} MiB")
@@ -585,7 +595,7 @@ def main():
     count = args.size_mb * MB // RECORD
     log(f"work dir {WORK}; {count} records per contender in {PARTS} partitions; load average {started_load}")
     ceiling = iperf()
-    log(f"loopback TCP (iperf3): {ceiling:.0f} MB/s")
+    log(f"loopback TCP (iperf3): {ceiling['mbps']:.0f} MB/s, {ceiling['cpu_per_gb']:.2f} CPU s per GB (sender + receiver)")
     rows, codecs = [], {}
     for case in args.cases:
         contenders = [
@@ -601,11 +611,12 @@ def main():
             rows.append(r)
             log(f"{case}: {name}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s, "
                 f"{args.size_mb / r.get('seconds', 1):.1f} MB/s, CPU {r.get('cpu')} s, RSS {r.get('rss')} MB")
-        # The codec's own speed on chunks as large as the batches strait recompressed.
-        per_batch = round(next((r["seed_batch"].get("batchcnt", 0) for r in rows if r["case"] == case
-                                and r["contender"] == recompress_name(case) and r.get("seed_batch")), 0)) or 128
-        codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536), per_batch)
-        log(f"codec {case}→{recompress_to(case)} single thread, {per_batch}-record chunks: {codecs[case]:.0f} MB/s")
+            if name == recompress_name(case):
+                # The codec's own speed on chunks as large as the batches strait recompressed,
+                # right after it: this machine's speed drifts by a third within minutes.
+                per_batch = round(r.get("seed_batch", {}).get("batchcnt", 0)) or 128
+                codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536), per_batch)
+                log(f"codec {case}→{recompress_to(case)} single thread, {per_batch}-record chunks: {codecs[case]:.0f} MB/s")
     proxy_rows = None
     if args.proxy_mb > 0:
         pcount = args.proxy_mb * MB // RECORD
