@@ -38,9 +38,9 @@ def log(*a):
     print("e2e:", *a, flush=True)
 
 
-def on_cpus(cpus):
-    """Runs a child on the given CPUs only (None: wherever the scheduler likes)."""
-    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+def on_cpus(cmd, cpus):
+    """The command, run on the given CPUs only (None: wherever the scheduler likes)."""
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus))), *cmd] if cpus else cmd
 
 
 def unpin(pid):
@@ -50,9 +50,8 @@ def unpin(pid):
 
 
 def spawn(cmd, name, cpus=None, **kw):
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=kw.pop("stdout", subprocess.DEVNULL),
-                         stderr=open(os.path.join(WORK, name + ".log"), "w"), text=True,
-                         preexec_fn=on_cpus(cpus), **kw)
+    p = subprocess.Popen(on_cpus(cmd, cpus), stdin=subprocess.PIPE, stdout=kw.pop("stdout", subprocess.DEVNULL),
+                         stderr=open(os.path.join(WORK, name + ".log"), "w"), text=True, **kw)
     LIVE.append(p)
     return p
 
@@ -134,7 +133,7 @@ class Mock:
 
 
 def run_json(cmd, what, cpus=None):
-    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=on_cpus(cpus))
+    r = subprocess.run(on_cpus(cmd, cpus), capture_output=True, text=True)
     try:
         out = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -327,13 +326,15 @@ def proxy_summary(runs):
 
 def cpus_text(layout):
     clients, own = proxy_cpus(layout)
-    if not own:
-        return ("CPUs: every process may run on every core, so the proxy's CPU time (an extra TCP hop each way) "
-                "comes out of what the clients and the cluster could use on the direct path.")
-    return (f"CPUs: the producer, the consumer and the mock cluster run on CPU {','.join(map(str, sorted(clients)))} "
-            f"on both paths, the proxy on CPU {','.join(map(str, sorted(own)))}, as it would on a host of its own "
-            "(`--proxy-cpus shared` lets all share every core); the latency probe below runs with all free to use every core. The consumer's fetch.queue.backoff.ms is 10 ms: "
-            "at librdkafka's default of 1 s, rounds of under a second took whole seconds longer.")
+    if own:
+        where = (f"The producer, the consumer and the mock cluster run on CPU {','.join(map(str, sorted(clients)))} "
+                 f"on both paths, the proxy on CPU {','.join(map(str, sorted(own)))}, as it would on a host of its own "
+                 "(`--proxy-cpus shared` lets all share every core); the latency probe below runs unpinned.")
+    else:
+        where = ("Every process may run on every core, so the proxy's CPU time comes out of what the clients and "
+                 "the cluster could use on the direct path.")
+    return (where + " The consumer's fetch.queue.backoff.ms is 10 ms: at librdkafka's default of 1 s, rounds of "
+            "under a second took whole seconds longer.")
 
 
 LATENCY_KINDS = ("api_versions", "metadata")
