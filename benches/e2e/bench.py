@@ -412,8 +412,12 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
     if proxy_rows:
         d, p = proxy_rows
         for way in ("produce", "consume"):
-            ratio = p[way] / d[way]
-            lines.append(f"| lz4 | proxy {way} ≥ 95% of direct | {p[way]:.1f} vs {d[way]:.1f} MB/s | {verdict(ratio >= 0.95, f'{100 * ratio:.1f}%')} |")
+            # Each round's proxy run follows its direct run within seconds, so the ratio within
+            # a round is free of the machine's drift over minutes; the medians' ratio is not.
+            ratio = statistics.median(b / a for a, b in zip(d[way + "_all"], p[way + "_all"]))
+            lines.append(f"| lz4 | proxy {way} ≥ 95% of direct (median of the rounds' ratios) | "
+                         f"medians {p[way]:.1f} vs {d[way]:.1f} MB/s ({100 * p[way] / d[way]:.1f}%) | "
+                         f"{verdict(ratio >= 0.95, f'{100 * ratio:.1f}%')} |")
         added = max(p[f"{k}_p99"] - d[f"{k}_p99"] for k in LATENCY_KINDS)
         lines.append(f"| — | proxy p99 added latency < 100 µs at moderate load | {added:.0f} µs (worst request kind) | "
                      f"{verdict(added < 100, f'{added:.0f} µs')} |")
