@@ -7,21 +7,22 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::cut_through::{held_back, pass_on, Answer, Failed};
+use super::cut_through::{held_back, pass_on, splice_on, splice_pipe, Answer, Failed};
 use super::error::ProxyError;
 use super::pump::{api_label, client_error, InFlight, Tally};
 use super::rewrite;
 use super::server::Proxy;
-use crate::net::frames::{FrameReader, Next};
+use crate::net::frames::{FrameReader, Large, Next};
+use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
 use crate::wire::buffers::POOLED_FROM;
-use crate::wire::header::{response_header_version, split_response, RequestRoute};
+use crate::wire::header::{response_correlation_id, response_header_version, split_response, RequestRoute};
 use crate::wire::WireError;
 
 pub(super) async fn forward_responses(
     proxy: &Arc<Proxy>,
-    mut frames: FrameReader<impl AsyncRead + Unpin>,
-    mut client_write: impl AsyncWrite + Unpin,
+    mut frames: FrameReader<impl AsyncRead + Spliceable + Unpin>,
+    mut client_write: impl AsyncWrite + Spliceable + Unpin,
     in_flight: &InFlight,
     client: &str,
     broker: &str,
@@ -33,6 +34,7 @@ pub(super) async fn forward_responses(
         detail,
     };
     let mut client_done = in_flight.client_done.subscribe();
+    let mut pipe = None;
     loop {
         let done = *client_done.borrow_and_update();
         if done && in_flight.is_empty() {
@@ -45,6 +47,21 @@ pub(super) async fn forward_responses(
         };
         let Some(next) = next else {
             return Ok(());
+        };
+        let next = match next {
+            Next::Large(large) if passes_unchanged(in_flight) => {
+                match splice_answer(&mut frames, large, &mut client_write, &mut pipe, in_flight).await {
+                    Ok(Spliced::Done(len)) => {
+                        proxy.counters.to_client.inc_by(4 + len as u64);
+                        tally.to_client.fetch_add(4 + len as u64, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(Spliced::Declined(large)) => Next::Large(large),
+                    Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
+                    Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
+                }
+            }
+            next => next,
         };
         let (frame, sent) = match next_answer(&mut frames, next, in_flight, &mut client_write).await {
             Ok(answer) => answer,
@@ -89,6 +106,45 @@ async fn linger(proxy: &Proxy, mut frames: FrameReader<impl AsyncRead + Unpin>) 
         () = broker_closed => {}
         _ = shutdown.wait_for(|stop| *stop) => {}
     }
+}
+
+/// Whether the next answer due passes unchanged (see `held_back`).
+fn passes_unchanged(in_flight: &InFlight) -> bool {
+    in_flight.front().and_then(|route| held_back(&route)) == Some(0)
+}
+
+enum Spliced {
+    /// Spliced to the client whole; its stated length.
+    Done(usize),
+    /// Left to be passed on as it arrives.
+    Declined(Large),
+}
+
+/// Splices a large answer that passes unchanged to the client, where both sockets are
+/// plain TCP: only its first bytes enter the proxy. Its correlation id is matched before
+/// any of it is sent.
+async fn splice_answer(
+    frames: &mut FrameReader<impl AsyncRead + Spliceable + Unpin>,
+    mut large: Large,
+    client_write: &mut (impl AsyncWrite + Spliceable + Unpin),
+    pipe: &mut Option<Pipe>,
+    in_flight: &InFlight,
+) -> Result<Spliced, Failed> {
+    while large.received().len() < 4 && !large.is_complete() {
+        frames.read_more(&mut large).await.map_err(Failed::Reading)?;
+    }
+    let Some(pipe) = splice_pipe(pipe, frames, &large, client_write) else {
+        return Ok(Spliced::Declined(large));
+    };
+    let id = response_correlation_id(large.received()).map_err(|e| Failed::Reading(e.into()))?;
+    let matched = in_flight
+        .match_answer(id)
+        .map_err(|e| Failed::Reading(WireError::malformed("answer", e).into()))?;
+    if matched.is_some() {
+        in_flight.slots.add_permits(1);
+    }
+    splice_on(frames, &large, client_write, pipe).await?;
+    Ok(Spliced::Done(large.stated_len()))
 }
 
 /// The whole answer that `next` starts and how much of it went to the client already:

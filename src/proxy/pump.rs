@@ -207,8 +207,8 @@ impl Ends<'_> {
     async fn pump(
         &self,
         client_read: impl AsyncRead + Spliceable + Unpin,
-        client_write: impl AsyncWrite + Unpin,
-        upstream_read: impl AsyncRead + Unpin,
+        client_write: impl AsyncWrite + Spliceable + Unpin,
+        upstream_read: impl AsyncRead + Spliceable + Unpin,
         mut upstream_write: impl AsyncWrite + Spliceable + Unpin,
     ) -> Result<(), ProxyError> {
         let (proxy, client, tally) = (self.proxy, self.client, self.tally);

@@ -6,23 +6,19 @@ use std::sync::atomic::Ordering;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::cut_through::{pass_on, Failed};
+use super::cut_through::{pass_on, splice_on, splice_pipe, Failed};
 use super::error::ProxyError;
 use super::pump::{api_label, client_error, InFlight, Tally};
 use super::rewrite::api_versions;
 use super::server::Proxy;
 use crate::net::frames::{FrameError, FrameReader, Large, Next};
-use crate::net::splice::{Broken, Pipe, Spliceable};
+use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
 use crate::wire::buffers::POOLED_FROM;
 use crate::wire::frame::length_prefix;
 use crate::wire::header::{request_header_version, request_route, RequestRoute};
 use crate::wire::produce::request_acks;
 use crate::wire::WireError;
-
-/// The smallest rest of a request worth splicing: below it, two copies cost less than
-/// the extra system calls.
-const SPLICE_FROM: usize = 64 * 1024;
 
 /// Whether the broker answers this request: all do but Produce with acks=0.
 /// A request whose acks cannot be read is taken to expect one.
@@ -127,34 +123,18 @@ pub(super) async fn forward_requests(
 
 /// Requests never change: a large one goes upstream as it arrives, and its body past
 /// what was read for the header is spliced from socket to socket where both are plain
-/// TCP, through the connection's pipe (made on first use).
+/// TCP, through the connection's pipe for requests.
 async fn pass_request_on(
     frames: &mut FrameReader<impl AsyncRead + Spliceable + Unpin>,
     large: Large,
     upstream: &mut (impl AsyncWrite + Spliceable + Unpin),
     pipe: &mut Option<Pipe>,
 ) -> Result<(), Failed> {
-    let rest = large.stated_len() - large.received().len();
-    let splice = rest >= SPLICE_FROM && frames.source().tcp().is_some() && upstream.tcp().is_some();
-    if splice && pipe.is_none() {
-        *pipe = Pipe::new()
-            .inspect_err(|e| tracing::debug!(error = %e, "no pipe; large requests are copied"))
-            .ok();
+    let pipe = splice_pipe(pipe, frames, &large, upstream);
+    match pipe {
+        Some(pipe) => splice_on(frames, &large, upstream, pipe).await,
+        None => pass_on(frames, large, 0, upstream).await.map(|_| ()),
     }
-    let Some(pipe) = pipe.as_ref().filter(|_| splice) else {
-        return pass_on(frames, large, 0, upstream).await.map(|_| ());
-    };
-    let prefix = length_prefix(large.stated_len()).map_err(|e| Failed::Reading(e.into()))?;
-    write_all_parts(upstream, &[&prefix[..], large.received()])
-        .await
-        .map_err(Failed::Writing)?;
-    let (Some(from), Some(to)) = (frames.source().tcp(), upstream.tcp()) else {
-        unreachable!("both sides were found plain TCP above");
-    };
-    pipe.carry(from, to, rest).await.map_err(|broken| match broken {
-        Broken::Reading(e) => Failed::Reading(e.into()),
-        Broken::Writing(e) => Failed::Writing(e),
-    })
 }
 
 /// Reads a large request until its header (and a Produce's acks) can be read, which
