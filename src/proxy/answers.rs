@@ -33,6 +33,14 @@ pub(super) async fn forward_responses(
         client: client.to_owned(),
         detail,
     };
+    let failed = |failed: Failed| match failed {
+        Failed::Reading(e) => upstream_error(e.to_string()),
+        Failed::Writing(e) => client_error(client, format!("writing to the client: {e}")),
+    };
+    let delivered = |bytes: u64| {
+        proxy.counters.to_client.inc_by(bytes);
+        tally.to_client.fetch_add(bytes, Ordering::Relaxed);
+    };
     let mut client_done = in_flight.client_done.subscribe();
     let mut pipe = None;
     loop {
@@ -50,30 +58,25 @@ pub(super) async fn forward_responses(
         };
         let next = match next {
             Next::Large(large) if passes_unchanged(in_flight) => {
-                match splice_answer(&mut frames, large, &mut client_write, &mut pipe, in_flight).await {
-                    Ok(Spliced::Done(len)) => {
-                        proxy.counters.to_client.inc_by(4 + len as u64);
-                        tally.to_client.fetch_add(4 + len as u64, Ordering::Relaxed);
+                match splice_answer(&mut frames, large, &mut client_write, &mut pipe, in_flight)
+                    .await
+                    .map_err(failed)?
+                {
+                    Spliced::Done(len) => {
+                        delivered(4 + len as u64);
                         continue;
                     }
-                    Ok(Spliced::Declined(large)) => Next::Large(large),
-                    Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
-                    Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
+                    Spliced::Declined(large) => Next::Large(large),
                 }
             }
             next => next,
         };
-        let (frame, sent) = match next_answer(&mut frames, next, in_flight, &mut client_write).await {
-            Ok(answer) => answer,
-            Err(Failed::Reading(e)) => return Err(upstream_error(e.to_string())),
-            Err(Failed::Writing(e)) => return Err(client_error(client, format!("writing to the client: {e}"))),
-        };
-        let id = crate::wire::header::response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
+        let (frame, sent) = next_answer(&mut frames, next, in_flight, &mut client_write)
+            .await
+            .map_err(failed)?;
+        let id = response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
         let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
-            Some(route) => {
-                in_flight.slots.add_permits(1);
-                rewrite(proxy, &route, frame)
-            }
+            Some(route) => rewrite(proxy, &route, frame),
             // An answer to an acks=0 produce: a Produce answer carries no address.
             None => Ok(Answer::Unchanged(frame)),
         };
@@ -83,9 +86,7 @@ pub(super) async fn forward_responses(
         let parts = answer
             .and_then(|answer| answer.rest(sent))
             .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
-        let bytes = (sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64;
-        proxy.counters.to_client.inc_by(bytes);
-        tally.to_client.fetch_add(bytes, Ordering::Relaxed);
+        delivered((sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
@@ -137,12 +138,9 @@ async fn splice_answer(
         return Ok(Spliced::Declined(large));
     };
     let id = response_correlation_id(large.received()).map_err(|e| Failed::Reading(e.into()))?;
-    let matched = in_flight
+    in_flight
         .match_answer(id)
         .map_err(|e| Failed::Reading(WireError::malformed("answer", e).into()))?;
-    if matched.is_some() {
-        in_flight.slots.add_permits(1);
-    }
     splice_on(frames, &large, client_write, pipe).await?;
     Ok(Spliced::Done(large.stated_len()))
 }

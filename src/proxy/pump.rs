@@ -55,11 +55,13 @@ impl InFlight {
         ids.push_back(correlation_id);
     }
 
-    /// The request this answer belongs to: the next one due, or `None` for an answer to
-    /// a request that expected none; an answer to anything else is an error.
+    /// The request this answer belongs to: the next one due, whose slot it frees, or
+    /// `None` for an answer to a request that expected none; an answer to anything else
+    /// is an error.
     pub(super) fn match_answer(&self, correlation_id: i32) -> Result<Option<RequestRoute>, String> {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         if routes.front().is_some_and(|r| r.correlation_id == correlation_id) {
+            self.slots.add_permits(1);
             return Ok(routes.pop_front());
         }
         let mut ids = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
