@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::io::{Read, Write};
 
-use super::WireError;
+use super::{lz4_frame, WireError};
 
 /// Default cap on one batch's decompressed records section.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
@@ -270,49 +270,11 @@ pub fn compress_into(codec: Compression, level: Option<i32>, data: &[u8], out: &
             enc.write_all(data).map_err(error)?;
             enc.finish().map_err(error)?;
         }
-        Compression::Lz4 => lz4_compress(data, out)?,
+        Compression::Lz4 => lz4_frame::compress(data, out).map_err(|e| codec_error(codec, e))?,
         Compression::Zstd => zstd_compress(data, level.unwrap_or(3), out)?,
         Compression::Snappy => xerial_compress(data, out)?,
     }
     Ok(())
-}
-
-type Lz4Encoder = lz4_flex::frame::FrameEncoder<Vec<u8>>;
-
-thread_local! {
-    /// One lz4 encoder per thread, kept between batches like the decoder: a fresh one
-    /// allocates its block buffers and match table, about 150 KiB, for every batch.
-    /// Each frame it writes starts from a clean state, so its output is a fresh one's.
-    static LZ4_OUT: RefCell<Option<Lz4Encoder>> = const { RefCell::new(None) };
-}
-
-/// Independent 64 KiB blocks, as Kafka's own clients write them.
-fn lz4_encoder() -> Lz4Encoder {
-    let info = lz4_flex::frame::FrameInfo::new()
-        .block_mode(lz4_flex::frame::BlockMode::Independent)
-        .block_size(lz4_flex::frame::BlockSize::Max64KB);
-    Lz4Encoder::with_frame_info(info, Vec::new())
-}
-
-fn lz4_compress(data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
-    LZ4_OUT.with_borrow_mut(|kept| {
-        // An encoder that has written a frame ends an empty one without its header:
-        // empty sections take a fresh one.
-        let mut encoder = match kept.take() {
-            Some(encoder) if !data.is_empty() => encoder,
-            _ => lz4_encoder(),
-        };
-        // The encoder writes straight onto `out`, lent to it for this frame.
-        std::mem::swap(encoder.get_mut(), out);
-        let written = encoder.write_all(data).map_err(lz4_flex::frame::Error::from);
-        let finished = written.and_then(|()| encoder.try_finish());
-        std::mem::swap(encoder.get_mut(), out);
-        // After an error it may hold half a frame: it is dropped.
-        if finished.is_ok() {
-            *kept = Some(encoder);
-        }
-        finished.map_err(|e| codec_error(Compression::Lz4, e))
-    })
 }
 
 thread_local! {
@@ -452,31 +414,6 @@ mod tests {
         for _ in 0..2 {
             assert!(decompress(Compression::Zstd, &wide, 1 << 30).is_err());
             assert_eq!(decompress(Compression::Zstd, &narrow, 1 << 30).unwrap(), sample());
-        }
-    }
-
-    /// The thread's kept lz4 encoder writes each section as a fresh encoder would,
-    /// whatever it wrote before, empty sections and ones of many blocks included.
-    #[test]
-    fn a_kept_lz4_encoder_writes_what_a_fresh_one_writes() {
-        let fresh = |data: &[u8]| {
-            let mut encoder = lz4_encoder();
-            encoder.write_all(data).unwrap();
-            encoder.finish().unwrap()
-        };
-        let sections = [
-            sample(),
-            Vec::new(),
-            vec![7u8; 300_000],
-            sample()[..100].to_vec(),
-            Vec::new(),
-        ];
-        for data in &sections {
-            let mut out = b"kept".to_vec();
-            compress_into(Compression::Lz4, None, data, &mut out).unwrap();
-            assert_eq!(&out[..4], b"kept", "what `out` held stays in front");
-            assert_eq!(out[4..], fresh(data), "{} bytes", data.len());
-            assert_eq!(&decompress(Compression::Lz4, &out[4..], data.len()).unwrap(), data);
         }
     }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod header;
+mod lz4_frame;
 pub mod message;
 pub mod produce;
 pub mod rebuild;
