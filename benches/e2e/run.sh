@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export E2E_T0=$(date +%s.%N)  # the report's "whole run" includes setup and build
 scripts/setup.sh
-if ! command -v iperf3 >/dev/null; then
-  echo "e2e: installing iperf3 from Debian"
+if ! command -v iperf3 >/dev/null || ! command -v socat >/dev/null; then
+  echo "e2e: installing iperf3 (the TCP ceiling) and socat (the plain relay) from Debian"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 socat >/dev/null
 fi
 .venv/bin/python -c "import matplotlib" 2>/dev/null || .venv/bin/pip install -q --disable-pip-version-check matplotlib
 echo "e2e: building strait (the static release binary)"
