@@ -316,7 +316,7 @@ def probe_latency(bootstrap):
 
 
 def relay_latency(broker):
-    """The probe through socat relaying one broker's bytes: the least any proxy adds on this
+    """The probe through socat relaying one broker's bytes: what relaying alone adds on this
     machine (two more loopback hops and two more process wake-ups per request), measured on
     the same cluster right after the direct probe. Its background producer learns the
     brokers' own addresses from Metadata, so only the probe's connection is relayed."""
@@ -381,9 +381,10 @@ def latency_lines(d, p):
         lines.append(f"| {what} | {dp50:.0f} | {dp99:.0f} | {pp50:.0f} | {pp99:.0f} | {pp50 - dp50:.0f} | {pp99 - dp99:.0f} | "
                      f"{rp50 - dp50:.0f} | {rp99 - dp99:.0f} |")
     lines += ["", "Relay: the same probe through `socat` relaying the bytes of one broker of the direct round's "
-              "cluster, right after the direct probe. It parses nothing, so what it adds (two more loopback hops and "
-              "two more process wake-ups per request) is the least any proxy adds on this machine. Only the probe's "
-              "connection is relayed: the background producer learns the brokers' own addresses from Metadata."]
+              "cluster, right after the direct probe. It parses nothing: what it adds is what relaying alone costs "
+              "on this machine (two more loopback hops and two more process wake-ups per request), as a reference "
+              "for the proxy's figures. Only the probe's connection is relayed: the background producer learns the "
+              "brokers' own addresses from Metadata."]
     return lines
 
 
