@@ -75,7 +75,7 @@ fn needs_rebuild(batch: &Batch, s: &ForwardSettings) -> Result<bool, WireError> 
 }
 
 /// Source bytes that are stamped on an async worker when no batch needs a rebuild: their
-/// CRCs take a few tens of microseconds, less than handing them to a blocking thread and
+/// CRCs take a few tens of microseconds, less than handing them to a stamping thread and
 /// back, which perf showed as the largest cost of a mirror that keeps the codec.
 const LIGHT_STAMPING_MAX: usize = 1024 * 1024;
 

@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 
 use super::forward::{produce_acked, stamp_all, stamping_is_light, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
+use super::stampers;
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::Cluster;
 use crate::wire::batch::Batch;
@@ -83,11 +84,9 @@ impl InFlight {
             let stamped = if stamping_is_light(&batches, &settings) {
                 stamp_all(&batches, &settings, producer, sequence)
             } else {
-                let permit = stamping_slots().acquire().await.expect("never closed");
-                let stamping = tokio::task::spawn_blocking(move || stamp_all(&batches, &settings, producer, sequence));
-                let stamped = stamping.await.expect("stamping panicked");
-                drop(permit);
-                stamped
+                stampers::stamp(move || stamp_all(&batches, &settings, producer, sequence))
+                    .await
+                    .expect("stamping panicked")
             };
             let (result, next_sequence) = match stamped {
                 Ok((stamped, next_sequence)) => {
@@ -137,16 +136,4 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.gauge.dec_by(self.bytes as i64);
     }
-}
-
-/// Two stampings at a time per core, over all flows (two, so that a core never waits
-/// for the hand-over of the next). Without a bound, every partition with data got its
-/// own blocking thread, each with its own compression context and buffers: recompressing
-/// 192 partitions peaked at 289 MB resident; bounded, at 65 to 71 MB.
-fn stamping_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(2 * cores)
-    })
 }

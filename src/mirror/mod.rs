@@ -9,6 +9,7 @@ pub mod in_flight;
 pub mod metrics;
 pub mod progress;
 pub mod select;
+mod stampers;
 pub mod topics;
 
 pub use error::MirrorError;
