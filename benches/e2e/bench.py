@@ -261,19 +261,24 @@ def iperf():
 
 
 def proxy_cpus(layout):
-    """(CPUs for the clients and the cluster, CPUs for the proxy). Split, the proxy has a core
-    of its own, as on a host of its own; the clients and the cluster get the same cores on
-    both paths, so the proxy cannot gain by taking cores the direct path lacks. Shared, all
-    run anywhere, and the proxy's share of the cores comes out of the others'."""
+    """(CPUs for the clients, for the cluster, for the proxy); None lets a process run anywhere.
+    Split, the proxy has a core of its own, as on a host of its own; the clients and the
+    cluster share the others on both paths, so the proxy cannot gain by taking cores the
+    direct path lacks, but only its path crosses cores. Beside, the proxy runs beside the
+    cluster, as on the brokers' hosts, and the clients on the other cores: both paths cross
+    between clients and cluster once each way, and the proxy's CPU comes out of the
+    cluster's. Shared, all run anywhere, and the proxy's share of the cores comes out of
+    the others'."""
     cores = sorted(os.sched_getaffinity(0))
     if layout == "shared" or len(cores) < 2:
-        return None, None
-    return set(cores[:-1]), {cores[-1]}
+        return None, None, None
+    rest, last = set(cores[:-1]), {cores[-1]}
+    return (rest, last, last) if layout == "beside" else (rest, rest, last)
 
 
 def proxy_run(via_proxy, count, round_no, layout):
-    clients, own = proxy_cpus(layout)
-    m = Mock(f"proxy-upstream-{round_no}" if via_proxy else f"direct-{round_no}", clients)
+    clients, cluster, own = proxy_cpus(layout)
+    m = Mock(f"proxy-upstream-{round_no}" if via_proxy else f"direct-{round_no}", cluster)
     row = {"path": "through strait proxy" if via_proxy else "direct"}
     proxy = None
     try:
@@ -346,11 +351,17 @@ def proxy_summary(runs):
 
 
 def cpus_text(layout):
-    clients, own = proxy_cpus(layout)
-    if own:
-        where = (f"The producer, the consumer and the mock cluster run on CPU {','.join(map(str, sorted(clients)))} "
-                 f"on both paths, the proxy on CPU {','.join(map(str, sorted(own)))}, as it would on a host of its own "
-                 "(`--proxy-cpus shared` lets all share every core); the latency probe below runs unpinned.")
+    clients, cluster, own = proxy_cpus(layout)
+    cpus = lambda c: "CPU " + ",".join(map(str, sorted(c)))
+    if layout == "split" and own:
+        where = (f"The producer, the consumer and the mock cluster run on {cpus(clients)} on both paths, the proxy "
+                 f"on {cpus(own)}, as it would on a host of its own (`--proxy-cpus beside` puts it beside the cluster, "
+                 "`shared` lets all share every core); the latency probe below runs unpinned.")
+    elif layout == "beside" and own:
+        where = (f"The producer and the consumer run on {cpus(clients)}, the mock cluster on {cpus(cluster)} on both "
+                 "paths, and the proxy beside the cluster, as on the brokers' hosts: both paths cross between clients "
+                 "and cluster once each way, and the proxy's CPU comes out of the cluster's. The latency probe below "
+                 "runs unpinned.")
     else:
         where = ("Every process may run on every core, so the proxy's CPU time comes out of what the clients and "
                  "the cluster could use on the direct path.")
@@ -616,8 +627,9 @@ def main():
     # Rounds of 100 MiB lasted half a second and moved by 15% from one to the next.
     ap.add_argument("--proxy-mb", type=int, default=400)
     ap.add_argument("--proxy-rounds", type=int, default=5, help="direct/proxy pairs; the table shows medians")
-    ap.add_argument("--proxy-cpus", choices=("split", "shared"), default="split",
+    ap.add_argument("--proxy-cpus", choices=("split", "beside", "shared"), default="split",
                     help="split: the proxy on a core of its own, clients and cluster on the rest (both paths); "
+                         "beside: the proxy beside the cluster on one core, the clients on the rest; "
                          "shared: every process on every core")
     ap.add_argument("--partitions", type=int, default=0, help="0: 8, or more if the mock could not hold the data")
     ap.add_argument("--out", default=os.path.join(ROOT, "results"))
