@@ -89,7 +89,7 @@ pub(super) async fn forward_responses(
         delivered((sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
         write_all_parts(&mut client_write, &parts)
             .await
-            .map_err(|e| client_error(client, format!("writing to the client: {e}")))?;
+            .map_err(|e| failed(Failed::Writing(e)))?;
     }
     let _ = client_write.shutdown().await;
     linger(proxy, frames).await;
