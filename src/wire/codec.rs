@@ -133,8 +133,9 @@ thread_local! {
 
 fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
     let Some(descriptor) = single_frame_descriptor(data) else {
-        let decoder = lz4_flex::frame::FrameDecoder::new(data);
-        return read_bounded(Compression::Lz4, decoder, limit, data.len(), out);
+        let mut decoder = lz4_flex::frame::FrameDecoder::new(data);
+        read_bounded(Compression::Lz4, &mut decoder, limit, data.len(), out)?;
+        return read_whole(decoder.get_ref().len());
     };
     LZ4.with_borrow_mut(|kept| {
         let mut decoder = match kept.take() {
@@ -145,13 +146,27 @@ fn lz4_decompress(data: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Wi
         input.get_mut().clear();
         input.get_mut().extend_from_slice(data);
         input.set_position(0);
-        let decoded = read_bounded(Compression::Lz4, &mut decoder, limit, data.len(), out);
-        // A decoder that failed mid-frame holds that frame's state: it is dropped.
+        let decoded = read_bounded(Compression::Lz4, &mut decoder, limit, data.len(), out)
+            .and_then(|()| read_whole(data.len() - decoder.get_ref().position() as usize));
+        // A decoder that failed or stopped mid-frame holds that frame's state: it is dropped.
         if decoded.is_ok() && data.len() <= LZ4_KEPT_INPUT_MAX {
             *kept = Some((descriptor, decoder));
         }
         decoded
     })
+}
+
+/// lz4_flex takes an uncompressed block of no bytes for the end of the data, and stops
+/// there with the rest of the frame unread: what follows would be lost without a word,
+/// and a kept decoder would read the next section as the rest of this frame.
+fn read_whole(unread: usize) -> Result<(), WireError> {
+    if unread == 0 {
+        return Ok(());
+    }
+    Err(codec_error(
+        Compression::Lz4,
+        format!("decoding stopped at an empty block with {unread} bytes of the section unread"),
+    ))
 }
 
 /// The descriptor (FLG and BD bytes) of `data` when it is exactly one lz4 frame.
@@ -380,6 +395,24 @@ mod tests {
             assert_eq!(decode(&second_packed, second.len()).unwrap(), second, "{codec:?}");
             assert!(decode(&first_packed, 1000).is_err());
             assert_eq!(decode(&first_packed, first.len()).unwrap(), first, "{codec:?}");
+        }
+    }
+
+    /// An uncompressed block of no bytes ends lz4_flex's decoding early (found by
+    /// fuzzing): the section is refused, and the next one on the thread still decodes.
+    #[test]
+    fn an_lz4_frame_with_an_empty_block_is_refused_and_spoils_nothing() {
+        let header = [0x04u8, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
+        let empty_block = [0, 0, 0, 0x80];
+        let stored_x = [1, 0, 0, 0x80, b'x'];
+        let end = [0u8; 4];
+        let single = [&header[..], &empty_block, &stored_x, &end].concat();
+        let two_frames = [&single[..], &header, &end].concat();
+        let good = compress(Compression::Lz4, None, &sample()).unwrap();
+        for bad in [single, two_frames] {
+            let err = decompress(Compression::Lz4, &bad, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("empty block"), "{err}");
+            assert_eq!(decompress(Compression::Lz4, &good, 1 << 20).unwrap(), sample());
         }
     }
 
