@@ -5,6 +5,7 @@
 
 mod cli;
 mod client;
+mod container;
 mod dashboard;
 mod deploy;
 mod faults;

@@ -19,7 +19,7 @@ fn by_partition(records: &[Seen]) -> BTreeMap<i32, Vec<Content>> {
 }
 
 /// Waits for `expect` records on the target, then compares them with the source.
-fn assert_same(source: &str, target: &str, source_topic: &str, target_topic: &str, expect: usize) {
+pub(crate) fn assert_same(source: &str, target: &str, source_topic: &str, target_topic: &str, expect: usize) {
     let want = consume(source, &[source_topic], expect, "read_committed");
     assert_eq!(want.len(), expect, "source {source_topic} should hold {expect} records");
     let got = consume(target, &[target_topic], expect, "read_committed");

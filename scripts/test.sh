@@ -21,6 +21,12 @@ cargo bench --no-run --quiet
 step "static binary"
 scripts/static-build.sh
 
+step "container image (built from the static binary, run against mock clusters)"
+dockerd_pid=$(scripts/docker-engine.sh)
+deploy/container/build.sh strait:test
+STRAIT_IMAGE=strait:test cargo test --quiet --test protocol container:: -- --ignored
+[ -z "$dockerd_pid" ] || { kill "$dockerd_pid"; wait "$dockerd_pid" 2>/dev/null || true; }
+
 step "end-to-end benchmark, short (every replicator's copy checked, the proxy's reads counted)"
 benches/e2e/run.sh --size-mb 16 --proxy-mb 16 --proxy-rounds 1 --out "$(mktemp -d)"
 
