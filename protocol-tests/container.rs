@@ -27,11 +27,15 @@ fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A container, removed when the test ends, however it ends.
+/// A container, removed when the test ends, however it ends; a failed test shows its log.
 struct Container(String);
 
 impl Drop for Container {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let logs = docker(&["logs", &self.0]);
+            eprintln!("container {}'s log:\n{}", self.0, String::from_utf8_lossy(&logs.stderr));
+        }
         let _ = docker(&["rm", "-f", &self.0]);
     }
 }
@@ -47,16 +51,16 @@ fn from_the_engine(path: &str) -> bool {
 fn the_image_holds_the_binary_and_the_ca_roots_alone_and_runs_them_as_non_root() {
     let image = image();
     let container = Container(docker_ok(&["create", &image]));
-    let listing = Command::new("sh")
-        .args(["-c", &format!("docker export {} | tar -t", container.0)])
-        .output()
-        .unwrap();
+    let tar = temp_dir("container-export").join("root.tar");
+    docker_ok(&["export", "--output", tar.to_str().unwrap(), &container.0]);
+    let listing = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
     assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
-    let files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+    let mut files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
         .lines()
         .filter(|p| !p.ends_with('/') && !from_the_engine(p))
         .map(str::to_owned)
         .collect();
+    files.sort();
     assert_eq!(files, ["etc/ssl/certs/ca-certificates.crt", "usr/local/bin/strait"]);
     assert_eq!(
         docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", &image]),
@@ -72,14 +76,14 @@ fn the_image_mirrors_as_its_environment_says_and_exits_0_on_docker_stop() {
     let source = MockCluster::start(3);
     let target = Tansu::start();
     produce_records(&source.bootstrap, "c.events", 0, 300, "lz4", "confluent");
-    let name = format!("strait-test-{}-{}", std::process::id(), free_port());
-    let container = Container(name.clone());
+    let container = Container(format!("strait-test-{}", std::process::id()));
+    let name = container.0.as_str();
     // Configured the way container users configure replicators: by environment.
     docker_ok(&[
         "run",
         "--detach",
         "--name",
-        &container.0,
+        name,
         "--network",
         "host",
         "--env",
@@ -94,13 +98,9 @@ fn the_image_mirrors_as_its_environment_says_and_exits_0_on_docker_stop() {
         "mirror",
     ]);
     assert_same(&source.bootstrap, &target.bootstrap, "c.events", "c.events", 300);
+    // Still copying, so that the exit code below is the one `docker stop` caused.
+    assert_eq!(docker_ok(&["inspect", "-f", "{{.State.Running}}", name]), "true");
     // SIGTERM, and SIGKILL only if strait has not exited within 30 s.
-    docker_ok(&["stop", "--time", "30", &name]);
-    let logs = docker(&["logs", &name]);
-    let logs = String::from_utf8_lossy(&logs.stderr);
-    assert_eq!(
-        docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
-        "0",
-        "strait's log in the container:\n{logs}"
-    );
+    docker_ok(&["stop", "--time", "30", name]);
+    assert_eq!(docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", name]), "0");
 }

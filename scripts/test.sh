@@ -23,9 +23,17 @@ scripts/static-build.sh
 
 step "container image (built from the static binary, run against mock clusters)"
 dockerd_pid=$(scripts/docker-engine.sh)
+# An engine started here stops again, also when a step fails.
+stop_dockerd() {
+  [ -n "$dockerd_pid" ] || return 0
+  kill "$dockerd_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  dockerd_pid=""
+}
+trap stop_dockerd EXIT
 deploy/container/build.sh strait:test
 STRAIT_IMAGE=strait:test cargo test --quiet --test protocol container:: -- --ignored
-[ -z "$dockerd_pid" ] || { kill "$dockerd_pid"; wait "$dockerd_pid" 2>/dev/null || true; }
+stop_dockerd
 
 step "end-to-end benchmark, short (every replicator's copy checked, the proxy's reads counted)"
 benches/e2e/run.sh --size-mb 16 --proxy-mb 16 --proxy-rounds 1 --out "$(mktemp -d)"

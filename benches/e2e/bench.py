@@ -415,13 +415,18 @@ def fmt(x, spec=".1f"):
 
 
 def median_interval(xs, confidence=0.9):
-    """The narrowest pair of order statistics that holds the true median with at least this
-    confidence, whatever the distribution (the sign test's interval): a round on this machine
-    can move by 10%, so one median of a few rounds says less than it seems to."""
+    """(low, high, coverage): the narrowest pair of order statistics that holds the true
+    median with at least this confidence, whatever the distribution (the sign test's
+    interval), and the confidence it reaches; None for fewer than 5 values, which no such
+    pair covers. A round on this machine can move by 10%, so one median of a few rounds
+    says less than it seems to."""
     s, n = sorted(xs), len(xs)
-    below = lambda k: sum(math.comb(n, i) for i in range(k)) / 2 ** n  # P(fewer than k of n below the median)
-    k = max((k for k in range(1, n // 2 + 1) if 1 - 2 * below(k) >= confidence), default=1)
-    return s[k - 1], s[n - k]
+    for k in range(n // 2, 0, -1):  # the k-th smallest to the k-th largest
+        # The true median lies outside when k or more values fall on one side of it.
+        coverage = 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+        if coverage >= confidence:
+            return s[k - 1], s[n - k], coverage
+    return None
 
 
 def verdict(ok, ratio_text):
@@ -473,11 +478,13 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
             # Each round's proxy run follows its direct run within seconds, so the ratio within
             # a round is free of the machine's drift over minutes; the medians' ratio is not.
             ratios = [b / a for a, b in zip(d[way + "_all"], p[way + "_all"])]
-            ratio, (low, high) = statistics.median(ratios), median_interval(ratios)
+            ratio, interval = statistics.median(ratios), median_interval(ratios)
+            within = (f"the median within {100 * interval[0]:.1f}–{100 * interval[1]:.1f}% "
+                      f"({100 * interval[2]:.0f}% confidence) ²" if interval else "too few rounds for an interval ²")
             lines.append(f"| lz4 | proxy {way} ≥ 95% of direct (median of the rounds' ratios) | "
                          f"medians {p[way]:.1f} vs {d[way]:.1f} MB/s; rounds' ratios "
-                         f"{'/'.join(f'{100 * r:.0f}' for r in ratios)}%, the median within "
-                         f"{100 * low:.1f}–{100 * high:.1f}% ³ | {verdict(ratio >= 0.95, f'{100 * ratio:.1f}%')} |")
+                         f"{'/'.join(f'{100 * r:.0f}' for r in ratios)}%, {within} | "
+                         f"{verdict(ratio >= 0.95, f'{100 * ratio:.1f}%')} |")
         added = max(p[f"{k}_p99"] - d[f"{k}_p99"] for k in LATENCY_KINDS)
         lines.append(f"| — | proxy p99 added latency < 100 µs at moderate load | {added:.0f} µs (worst request kind); "
                      f"a plain TCP relay (socat) added {relay_added(d, 'p99'):.0f} µs | {verdict(added < 100, f'{added:.0f} µs')} |")
@@ -543,10 +550,11 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
               "`zstandard`. The chunk size matters: zstd sizes its tables to the input, so it compresses small chunks "
               "faster per byte. strait itself uses lz4_flex and the zstd crate; see `cargo bench --bench wire` for "
               "the codec's own speed inside strait.",
-              "- ³ The true median of a round's proxy-to-direct ratio lies in this interval with at least 90% "
-              "confidence (the sign test's interval: order statistics of the rounds' ratios, no assumption about "
-              "their distribution). The verdict is the rounds' median; an interval that spans the target says the "
-              "rounds cannot tell the proxy from the target on this machine." if proxy_rows else None,
+              "- ² The true median of a round's proxy-to-direct ratio lies in this interval with the confidence "
+              "given (the sign test's interval: order statistics of the rounds' ratios, no assumption about their "
+              "distribution; it takes 5 rounds or more). The verdict is the rounds' median; an interval that spans "
+              "the target says the rounds cannot tell the proxy from the target on this machine."
+              if proxy_rows else None,
               "- For a zstd source, the recompression contender writes lz4, since zstd→zstd is forwarded unchanged."
               if "zstd" in args.cases else None,
               "- The issue's target size is 1 GB: `benches/e2e/run.sh --size-mb 1024`. This run used "
@@ -644,8 +652,8 @@ def main():
     ap.add_argument("--cases", default="lz4", help="source codecs, comma separated: lz4, zstd or both")
     # Rounds of 100 MiB lasted half a second and moved by 15% from one to the next.
     ap.add_argument("--proxy-mb", type=int, default=400)
-    # Five rounds' median moved by 20% from one run to the next; nine give an interval of
-    # the median as wide as the spread of their middle seven.
+    # Five rounds' median moved by 20 points from one run to the next; nine give an interval
+    # of the median (96% confidence) as wide as the spread of their middle seven.
     ap.add_argument("--proxy-rounds", type=int, default=9, help="direct/proxy pairs; the table shows medians")
     # Beside is the default: clients and brokers live on different hosts, so the direct path
     # crosses between them, as it does here only when they run on different cores. Split
