@@ -231,7 +231,7 @@ fn the_plain_kubernetes_manifests_validate_against_the_kubernetes_schemas() {
 }
 
 #[test]
-fn helm_lints_the_chart_and_renders_exactly_the_plain_manifests() {
+fn helm_lints_the_chart_and_renders_the_objects_of_the_plain_manifests() {
     let chart = "deploy/helm/strait";
     let lint = helm(&["lint", "--strict", chart]);
     assert!(lint.status.success(), "helm lint --strict {chart}:\n{}", text(&lint));
