@@ -576,9 +576,10 @@ def plot(path, args, ceiling, rows, proxy_rows):
     ax.bar_label(bars, fmt="%.0f")
     ax.axhline(ceiling["mbps"], color="tab:red", linestyle="--", label=f"loopback TCP ceiling {ceiling['mbps']:.0f} MB/s")
     ax.set_yscale("log")
+    ax.set_ylim(top=4 * ceiling["mbps"])  # room above the ceiling for the legend, clear of the bars
     ax.set_ylabel("MB/s (log)")
     ax.set_title(f"Replication throughput, {args.size_mb} MiB")
-    ax.legend(loc="center right")
+    ax.legend(loc="upper right")
     ax = axes[1]
     bars = ax.bar([f"{lab}\nRSS {r['rss']:.0f} MB" for lab, r in zip(labels, good)],
                   [r["cpu"] / (args.size_mb / 1024) for r in good], color=colors)
