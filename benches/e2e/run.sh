@@ -3,7 +3,7 @@
 # librdkafka consume→produce peer, and strait proxy against direct access, on local
 # librdkafka mock clusters, with loopback TCP (iperf3) as the ceiling. Writes
 # results/e2e-<date>.md (tables) and results/e2e-<date>.png (plot).
-#   benches/e2e/run.sh [--size-mb N] [--cases lz4,zstd] [--proxy-mb M] [--proxy-rounds R] [--proxy-cpus beside|split|shared] [--partitions P]
+#   benches/e2e/run.sh [--size-mb N] [--cases lz4,zstd] [--proxy-mb M] [--proxy-rounds R] [--proxy-cpus beside|split|shared] [--partitions P] [--out DIR]
 # The default, 200 MiB, takes minutes on 2 cores; the issue's target size is 1 GB: --size-mb 1024.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
