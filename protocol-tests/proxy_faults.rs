@@ -202,6 +202,57 @@ fn an_acks_zero_produce_from_a_client_that_closes_reaches_the_broker_whole() {
     assert!(strait.stop().success());
 }
 
+/// A broker stand-in that answers every Produce at once, acks=0 ones too (as brokers do
+/// with errors), each with a body of its correlation id alone.
+fn start_broker_answering_every_produce() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || loop {
+                let mut len = [0u8; 4];
+                if conn.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut request = vec![0u8; i32::from_be_bytes(len) as usize];
+                // The proxy's own metadata lookup gets nothing: only Produce is answered.
+                if conn.read_exact(&mut request).is_err() || request.get(..2) != Some(&[0, 0]) {
+                    return;
+                }
+                let mut answer = 4i32.to_be_bytes().to_vec();
+                answer.extend_from_slice(&request[4..8]);
+                if conn.write_all(&answer).is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A client that asked for no answer gets none, even from a broker that sends one: a
+/// client that stopped reading would answer it with a reset, and the reset would discard
+/// the requests it sent that the proxy had not read yet.
+#[test]
+fn an_answer_to_an_acks_zero_produce_never_reaches_the_client() {
+    let broker = start_broker_answering_every_produce();
+    let (strait, listen) = proxy(&broker, &[]);
+    let mut client = TcpStream::connect(&listen).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client.write_all(&large_produce(5, 0, 100)).unwrap();
+    client.write_all(&large_produce(6, 1, 100)).unwrap();
+    let mut len = [0u8; 4];
+    client.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; i32::from_be_bytes(len) as usize];
+    client.read_exact(&mut answer).unwrap();
+    assert_eq!(answer, 6i32.to_be_bytes(), "the first answer is the acks=1 produce's");
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let closed = client.read_to_end(&mut rest);
+    assert!(closed.is_ok() && rest.is_empty(), "then EOF: {closed:?} {rest:?}");
+    assert!(strait.stop().success());
+}
+
 /// A Produce v3 of one record: from 64 KiB on, a request the proxy passes on as it arrives.
 fn large_produce(correlation: i32, acks: i16, value_len: usize) -> Vec<u8> {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};

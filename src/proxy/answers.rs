@@ -77,7 +77,12 @@ pub(super) async fn forward_responses(
         let id = response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
         let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
             Some(route) => rewrite(proxy, &route, frame),
-            // An answer to an acks=0 produce: a Produce answer carries no address.
+            // An answer to an acks=0 produce, which the client asked not to get. A client
+            // that has stopped reading would answer it with a reset, and the reset would
+            // discard the requests it sent that are still unread in the proxy's socket.
+            None if sent.is_none() => continue,
+            // One already partly sent (passed on as it arrived) is finished; a Produce
+            // answer carries no address.
             None => Ok(Answer::Unchanged(frame)),
         };
         if matches!(answer, Ok(Answer::Rewritten { .. })) {

@@ -25,7 +25,8 @@ use crate::wire::header::RequestRoute;
 /// Requests one client may have waiting for answers; more waits (back-pressure).
 const MAX_IN_FLIGHT: usize = 1024;
 /// Recent acks=0 produces remembered in case a broker answers one anyway (some do, with
-/// an error): such an answer is passed on unchanged instead of breaking the order.
+/// an error): such an answer is dropped, as the client expects none, instead of breaking
+/// the order.
 const REMEMBERED_UNANSWERED: usize = 1024;
 /// Requests sent upstream whose answers are due, in order.
 pub(super) struct InFlight {
