@@ -51,16 +51,17 @@ pub struct ReadyPeer {
 
 impl ReadyPeer {
     pub fn start(script: &str, args: &[&str]) -> ReadyPeer {
+        let errors = PeerErrors::new(script);
         let mut child = Command::new(python())
             .arg(peer_script(script))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(errors.file())
             .spawn()
             .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let stdin = child.stdin.take().unwrap();
-        let addr = announced(&mut BufReader::new(child.stdout.take().unwrap()), "READY ", script);
+        let addr = announced(&mut BufReader::new(child.stdout.take().unwrap()), "READY ", &errors);
         ReadyPeer {
             child,
             _stdin: stdin,
@@ -76,14 +77,43 @@ impl Drop for ReadyPeer {
     }
 }
 
-/// The address a peer script announces on its first line, after `prefix`.
-fn announced(reader: &mut impl BufRead, prefix: &str, script: &str) -> String {
+/// Where a peer's error output goes, so that a peer that fails to start shows why.
+struct PeerErrors {
+    script: String,
+    path: PathBuf,
+}
+
+impl PeerErrors {
+    fn new(script: &str) -> PeerErrors {
+        let path = std::env::temp_dir().join(format!("strait-peer-{}-{}.err", std::process::id(), free_port()));
+        PeerErrors {
+            script: script.to_owned(),
+            path,
+        }
+    }
+
+    fn file(&self) -> std::fs::File {
+        std::fs::File::create(&self.path).unwrap_or_else(|e| panic!("{}: {e}", self.path.display()))
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
+    }
+}
+
+/// The address a peer script announces on its first line, after `prefix`; a peer that
+/// says anything else failed to start, and its error output says why.
+fn announced(reader: &mut impl BufRead, prefix: &str, errors: &PeerErrors) -> String {
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
-    line.strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("{script} said {line:?}"))
-        .trim()
-        .to_owned()
+    match line.strip_prefix(prefix) {
+        Some(addr) => addr.trim().to_owned(),
+        None => {
+            // The peer may still be writing its traceback.
+            std::thread::sleep(Duration::from_millis(500));
+            panic!("{} said {line:?}; its error output:\n{}", errors.script, errors.text())
+        }
+    }
 }
 
 /// A fresh, empty folder for one test.
@@ -103,17 +133,18 @@ pub struct MockCluster {
 
 impl MockCluster {
     pub fn start(brokers: usize) -> MockCluster {
+        let errors = PeerErrors::new("mock_cluster.py");
         let mut child = Command::new(python())
             .arg(peer_script("mock_cluster.py"))
             .arg(brokers.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(errors.file())
             .spawn()
             .expect("start mock cluster");
         let stdin = child.stdin.take().unwrap();
         let mut replies = BufReader::new(child.stdout.take().unwrap());
-        let bootstrap = announced(&mut replies, "BOOTSTRAP ", "mock_cluster.py");
+        let bootstrap = announced(&mut replies, "BOOTSTRAP ", &errors);
         MockCluster {
             child,
             stdin,

@@ -14,7 +14,7 @@ use strait::mirror::metrics::MirrorMetrics;
 use strait::mirror::{run_flow, MirrorError};
 use strait::proxy::{Proxy, ProxySettings};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Unit {
@@ -100,12 +100,9 @@ fn prepare(config: &Config, plans: &BTreeMap<Unit, &Plan>) -> anyhow::Result<Vec
     Ok(out)
 }
 
-fn restartable(e: &MirrorError) -> bool {
-    matches!(e, MirrorError::Client { source, .. } if source.is_retriable())
-}
-
 /// Runs a flow, restarting it from its committed progress after failures a retry can
-/// fix, until `stop` turns true.
+/// fix and after panics, with back-off, until `stop` turns true. The flow runs as a
+/// task of its own so that a panic in it ends that task, not this supervisor.
 async fn supervise(
     m: MirrorConfig,
     source: Arc<Cluster>,
@@ -116,15 +113,26 @@ async fn supervise(
     let mut backoff = Duration::from_secs(1);
     loop {
         let flow = run_flow(m.clone(), source.clone(), target.clone(), metrics.clone(), stop.clone());
-        match flow.await {
+        let mut task = JoinSet::new();
+        task.spawn(flow);
+        let ended = match task.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(MirrorError::Panicked {
+                flow: m.name.clone(),
+                what: "the flow",
+                detail: e.to_string(),
+            }),
+            None => Ok(()),
+        };
+        match ended {
             Ok(()) => return Ok(()),
-            Err(e) if restartable(&e) && *stop.borrow() => {
+            Err(e) if e.is_restartable() && *stop.borrow() => {
                 // Stopping anyway: what the target acknowledged is committed, the rest is
                 // copied again by the next start.
                 tracing::warn!(error = %e, "flow failed while stopping");
                 return Ok(());
             }
-            Err(e) if restartable(&e) => {
+            Err(e) if e.is_restartable() => {
                 tracing::error!(error = %e, restart_in = ?backoff, "flow failed; restarting from its committed progress");
                 let mut stopping = stop.clone();
                 tokio::select! {
@@ -208,8 +216,23 @@ impl Units {
             Ready::Proxy(settings) => {
                 let metrics = self.metrics.proxy.clone();
                 tokio::spawn(async move {
-                    let result = Proxy::run(*settings, metrics, stopped).await;
-                    let _ = ended.send((name, generation, result.map_err(|e| e.to_string())));
+                    let proxy = settings.name.clone();
+                    let up = metrics
+                        .up
+                        .get_or_create(&strait::proxy::metrics::labels(&proxy))
+                        .clone();
+                    // Its own task, so that a panic in it is reported, not lost.
+                    let mut task = JoinSet::new();
+                    task.spawn(Proxy::run(*settings, metrics, stopped));
+                    let result = match task.join_next().await {
+                        Some(Ok(result)) => result.map_err(|e| e.to_string()),
+                        Some(Err(e)) => {
+                            up.set(0);
+                            Err(format!("proxy {proxy} panicked: {e}"))
+                        }
+                        None => Ok(()),
+                    };
+                    let _ = ended.send((name, generation, result));
                 })
             }
         };

@@ -1,11 +1,9 @@
 //! One Kafka cluster: bootstrap, one pipelined connection per broker, the metadata cache
 //! and leader lookup, every dial going through the address map.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::Mutex;
-
+use super::connections::Connections;
 use super::error::ClientError;
 use super::metadata::{self, Metadata};
 use super::AddressMap;
@@ -16,7 +14,7 @@ pub struct Cluster {
     bootstrap: Vec<String>,
     map: AddressMap,
     options: ConnectOptions,
-    connections: Mutex<HashMap<String, Arc<Connection>>>,
+    connections: Connections,
     metadata: RwLock<Arc<Metadata>>,
 }
 
@@ -32,7 +30,7 @@ impl Cluster {
             bootstrap,
             map,
             options,
-            connections: Mutex::default(),
+            connections: Connections::default(),
             metadata: RwLock::default(),
         })
     }
@@ -53,32 +51,30 @@ impl Cluster {
     }
 
     /// The connection to a broker by the address it advertises (or a bootstrap address),
-    /// dialled through the address map; a dead one is replaced.
+    /// dialled through the address map; a dead one is replaced. A dial holds up only the
+    /// callers of that broker.
     pub async fn connection_to(&self, advertised: &str) -> Result<Arc<Connection>, ClientError> {
-        let dial = self.map.resolve(advertised).to_owned();
-        let mut conns = self.connections.lock().await;
-        if let Some(c) = conns.get(&dial) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
-        }
-        let conn = Arc::new(
-            Connection::connect(&dial, self.options.clone())
-                .await
-                .map_err(|e| self.net_error(e))?,
-        );
+        let dial = self.map.resolve(advertised);
         if dial != advertised {
-            tracing::debug!(cluster = %self.name, %advertised, %dial, "dialling mapped address");
+            tracing::trace!(cluster = %self.name, %advertised, %dial, "dialling mapped address");
         }
-        conns.insert(dial, conn.clone());
-        Ok(conn)
+        self.connections
+            .get(dial, || Connection::connect(dial, self.options.clone()))
+            .await
+            .map_err(|e| self.net_error(e))
     }
 
-    /// Any live connection: known brokers first, then the bootstrap list.
+    /// Any live connection, else the known brokers and then the bootstrap list, dialled
+    /// in turn; brokers whose dial just failed are tried last.
     pub async fn any_connection(&self) -> Result<Arc<Connection>, ClientError> {
+        if let Some(live) = self.connections.live().into_iter().next() {
+            return Ok(live);
+        }
         let known: Vec<String> = self.metadata().brokers.values().map(|b| b.address()).collect();
+        let mut candidates: Vec<&String> = known.iter().chain(self.bootstrap.iter()).collect();
+        candidates.sort_by_key(|addr| self.connections.recently_failed(self.map.resolve(addr)));
         let mut tried = Vec::new();
-        for addr in known.iter().chain(self.bootstrap.iter()) {
+        for addr in candidates {
             match self.connection_to(addr).await {
                 Ok(c) => return Ok(c),
                 Err(e) => {

@@ -4,6 +4,7 @@
 pub mod address_map;
 pub mod admin;
 pub mod cluster;
+pub mod connections;
 pub mod error;
 pub mod fetch;
 pub mod group_offsets;

@@ -178,6 +178,16 @@ pub enum CorruptPolicy {
     Skip,
 }
 
+/// What a flow does when the target refuses a partition's data for good, or a source
+/// batch cannot be forwarded: stop only that partition (the others keep flowing, and
+/// `/readyz` names it) or stop the whole flow.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionErrorPolicy {
+    StopPartition,
+    StopFlow,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
@@ -201,6 +211,14 @@ pub struct MirrorConfig {
     pub on_offset_out_of_range: OutOfRangePolicy,
     #[serde(default = "default_corrupt")]
     pub on_corrupt_batch: CorruptPolicy,
+    #[serde(default = "default_partition_error")]
+    pub on_partition_error: PartitionErrorPolicy,
+    /// Seconds a partition may have lag and make no progress before it is reported stuck.
+    #[serde(default = "default_stuck_after_secs")]
+    pub stuck_after_secs: u64,
+    /// Seconds between the flow's progress lines in the log; 0 turns them off.
+    #[serde(default = "default_progress_log_secs")]
+    pub progress_log_secs: u64,
     #[serde(default = "default_true")]
     pub create_topics: bool,
     #[serde(default = "default_replication")]
@@ -269,6 +287,15 @@ fn default_out_of_range() -> OutOfRangePolicy {
 fn default_corrupt() -> CorruptPolicy {
     CorruptPolicy::Fail
 }
+fn default_partition_error() -> PartitionErrorPolicy {
+    PartitionErrorPolicy::StopPartition
+}
+fn default_stuck_after_secs() -> u64 {
+    60
+}
+fn default_progress_log_secs() -> u64 {
+    30
+}
 fn default_true() -> bool {
     true
 }
@@ -291,7 +318,7 @@ pub fn default_exclude_configs() -> Vec<String> {
     .collect()
 }
 fn default_topic_refresh_secs() -> u64 {
-    60
+    10
 }
 fn default_heartbeat_interval_ms() -> u64 {
     1000
@@ -334,6 +361,9 @@ impl MirrorConfig {
             start: default_start(),
             on_offset_out_of_range: default_out_of_range(),
             on_corrupt_batch: default_corrupt(),
+            on_partition_error: default_partition_error(),
+            stuck_after_secs: default_stuck_after_secs(),
+            progress_log_secs: default_progress_log_secs(),
             create_topics: true,
             replication_factor: default_replication(),
             exclude_configs: default_exclude_configs(),

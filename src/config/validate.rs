@@ -142,6 +142,7 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
         ));
     }
     positive(&key("topic_refresh_secs"), m.topic_refresh_secs as i64)?;
+    positive(&key("stuck_after_secs"), m.stuck_after_secs as i64)?;
     positive(&key("fetch_max_bytes"), m.fetch_max_bytes.into())?;
     positive(&key("partition_max_bytes"), m.partition_max_bytes.into())?;
     positive(&key("max_decompressed_bytes"), m.max_decompressed_bytes as i64)?;

@@ -67,7 +67,8 @@ impl Endpoint {
         text
     }
 
-    /// The flows and proxies not running yet; empty when the process is ready.
+    /// The flows and proxies not running or not doing their work (a flow with a stuck
+    /// or stopped partition names it); empty when the process is ready.
     pub fn not_ready(&self) -> Vec<String> {
         let flow_up = |name: &String| {
             let flow = FlowLabels { flow: name.clone() };
@@ -75,11 +76,13 @@ impl Endpoint {
         };
         let proxy_up = |name: &String| self.metrics.proxy.up.get_or_create(&labels(name)).get() == 1;
         let expected = self.expected.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let flows = expected
-            .flows
-            .iter()
-            .filter(|f| !flow_up(f))
-            .map(|f| format!("flow {f}"));
+        let flows = expected.flows.iter().filter(|f| !flow_up(f)).map(|f| {
+            let problems = self.metrics.mirror.problems(f);
+            match problems.is_empty() {
+                true => format!("flow {f}"),
+                false => format!("flow {f} ({})", problems.join("; ")),
+            }
+        });
         let proxies = expected
             .proxies
             .iter()

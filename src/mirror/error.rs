@@ -43,6 +43,32 @@ pub enum MirrorError {
         log_start: i64,
         lost: i64,
     },
+    #[error("flow {flow}: {topic}/{partition} stopped: {detail}")]
+    PartitionStopped {
+        flow: String,
+        topic: String,
+        partition: i32,
+        detail: String,
+    },
+    #[error("flow {flow}: {what} panicked: {detail}")]
+    Panicked {
+        flow: String,
+        what: &'static str,
+        detail: String,
+    },
     #[error("flow {flow}: the target fenced strait's producer id ({detail}); it starts again with a new one")]
     ProducerFenced { flow: String, detail: String },
+}
+
+impl MirrorError {
+    /// Whether starting the flow again from its committed progress may succeed: after a
+    /// network or broker failure a retry can fix, or a panic (a bug met on some input,
+    /// which a restart with back-off keeps visible without giving up on the flow).
+    pub fn is_restartable(&self) -> bool {
+        match self {
+            MirrorError::Client { source, .. } => source.is_retriable(),
+            MirrorError::Panicked { .. } => true,
+            _ => false,
+        }
+    }
 }

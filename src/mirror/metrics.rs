@@ -1,7 +1,9 @@
 //! What a flow counts for the Prometheus endpoint. The families are cheap handles onto
 //! shared series; the endpoint registers them once and every flow records into them.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -46,6 +48,8 @@ pub mod kind {
     pub const FENCED: &str = "producer_fenced";
     pub const OUT_OF_RANGE: &str = "offset_out_of_range";
     pub const HEARTBEAT: &str = "heartbeat";
+    pub const METADATA: &str = "metadata";
+    pub const PARTITION_STOPPED: &str = "partition_stopped";
 }
 
 type LatencyFamily = Family<TopicLabels, Histogram, fn() -> Histogram>;
@@ -65,6 +69,10 @@ pub struct MirrorMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub in_flight_bytes: Family<FlowLabels, Gauge>,
     pub up: Family<FlowLabels, Gauge>,
+    pub partitions_stuck: Family<FlowLabels, Gauge>,
+    pub partitions_stopped: Family<FlowLabels, Gauge>,
+    /// What each flow's partitions have wrong, for `/readyz`: one line per partition.
+    problems: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     pub heartbeat_delay: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     pub heartbeat_timestamp: Family<FlowLabels, Gauge<f64, AtomicU64>>,
 }
@@ -80,6 +88,9 @@ impl Default for MirrorMetrics {
             errors: Family::default(),
             in_flight_bytes: Family::default(),
             up: Family::default(),
+            partitions_stuck: Family::default(),
+            partitions_stopped: Family::default(),
+            problems: Arc::default(),
             heartbeat_delay: Family::default(),
             heartbeat_timestamp: Family::default(),
         }
@@ -118,8 +129,18 @@ impl MirrorMetrics {
         );
         r.register(
             "up",
-            "1 while the flow runs, 0 before it started or after it stopped",
+            "1 while the flow runs with no partition stuck or stopped, 0 otherwise",
             self.up.clone(),
+        );
+        r.register(
+            "partitions_stuck",
+            "Partitions with lag and no progress for stuck_after_secs",
+            self.partitions_stuck.clone(),
+        );
+        r.register(
+            "partitions_stopped",
+            "Partitions stopped by on_partition_error after an error no retry can fix",
+            self.partitions_stopped.clone(),
         );
         r.register(
             "heartbeat_delay_seconds",
@@ -131,6 +152,29 @@ impl MirrorMetrics {
             "Source timestamp of the newest heartbeat the target acknowledged; time() minus it grows while the flow stalls",
             self.heartbeat_timestamp.clone(),
         );
+    }
+
+    /// Replaces what `flow`'s partitions have wrong.
+    pub fn set_problems(&self, flow: &str, problems: Vec<String>) {
+        let mut all = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        if problems.is_empty() {
+            all.remove(flow);
+        } else {
+            all.insert(flow.to_owned(), problems);
+        }
+    }
+
+    pub fn problems(&self, flow: &str) -> Vec<String> {
+        let all = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(flow).cloned().unwrap_or_default()
+    }
+
+    /// Removes a partition's series, after its source topic was deleted.
+    pub fn forget_partition(&self, labels: &PartitionLabels) {
+        self.records.remove(labels);
+        self.bytes.remove(labels);
+        self.batches.remove(labels);
+        self.lag.remove(labels);
     }
 
     pub fn error(&self, flow: &str, kind: &str) {

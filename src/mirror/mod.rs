@@ -8,6 +8,7 @@ pub mod heartbeat;
 pub mod in_flight;
 pub mod metrics;
 pub mod progress;
+pub mod retry;
 pub mod select;
 mod stampers;
 pub mod topics;

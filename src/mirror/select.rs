@@ -152,9 +152,21 @@ pub fn select(
     let mut aborting: HashSet<i64> = HashSet::new();
     let committed_only = isolation == Isolation::ReadCommitted;
     let mut fetch_from = None;
-    for piece in Splitter::new(records) {
+    for (index, piece) in Splitter::new(records).enumerate() {
         let batch = match piece? {
             Piece::Batch(b) => b,
+            // A cut-off batch is normal after whole ones; as the first, the broker sent
+            // less than one batch, which it never does (KIP-74), and fetching again would
+            // bring the same bytes forever.
+            Piece::Truncated { base_offset, have } if index == 0 => {
+                return Err(WireError::malformed(
+                    "fetched records",
+                    format!(
+                        "the first batch (offset {}) runs past the end of the answer, which holds {have} bytes of it",
+                        base_offset.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+                    ),
+                ))
+            }
             Piece::Truncated { .. } => break,
         };
         if batch.next_offset() <= fetch_position {

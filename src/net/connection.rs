@@ -14,10 +14,10 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
 use kafka_protocol::protocol::StrBytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::dial;
 use super::frames::FrameReader;
 use super::sasl::{self, SaslConfig};
 use super::tls::TlsSettings;
@@ -104,22 +104,20 @@ impl Drop for Connection {
 const WRITE_QUEUE: usize = 64;
 
 impl Connection {
-    /// Dials `addr` ("host:port"), sets up TLS, negotiates api versions and authenticates.
+    /// Dials `addr` ("host:port"), sets up TLS, negotiates api versions and authenticates,
+    /// all within `connect_timeout`: a broker that accepts and then stalls at any step
+    /// costs that deadline and no more.
     pub async fn connect(addr: &str, options: ConnectOptions) -> Result<Connection, NetError> {
-        let broker: Arc<str> = Arc::from(addr);
-        let connect_error = |source| NetError::Connect {
-            broker: addr.to_owned(),
-            source,
-        };
-        let tcp = tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
+        let within = options.connect_timeout;
+        let steps = "TCP connect, TLS, ApiVersions and SASL";
+        tokio::time::timeout(within, Connection::open(addr, options))
             .await
-            .map_err(|_| connect_error(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
-            .map_err(connect_error)?;
-        tcp.set_nodelay(true).map_err(connect_error)?;
-        let io: Box<dyn Io> = match &options.tls {
-            Some(tls) => Box::new(tls.connect(addr, tcp).await?),
-            None => Box::new(tcp),
-        };
+            .map_err(|_| dial::timed_out(addr, within, steps))?
+    }
+
+    async fn open(addr: &str, options: ConnectOptions) -> Result<Connection, NetError> {
+        let broker: Arc<str> = Arc::from(addr);
+        let io = dial::open(addr, options.tls.as_ref()).await?.boxed();
         let (read, write) = tokio::io::split(io);
         let pending: Pending = Arc::default();
         let poison = Arc::new(Poison::default());

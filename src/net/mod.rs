@@ -2,6 +2,7 @@
 //! matched by correlation id, timeouts. Knows nothing of clusters or topics.
 
 pub mod connection;
+pub mod dial;
 pub mod error;
 pub mod frames;
 pub mod sasl;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -16,6 +16,7 @@ use super::error::ProxyError;
 use super::metrics::{labels, ProxyCounters, ProxyMetrics};
 use super::pump::{self, Link};
 use crate::client::{AddressMap, Cluster};
+use crate::net::dial::{self, Stream};
 use crate::net::tls::TlsSettings;
 use crate::net::ConnectOptions;
 
@@ -217,26 +218,13 @@ impl Proxy {
             detail: "the upstream cluster does not name this broker".into(),
         })?;
         let mut last = String::from("no upstream address");
+        let within = self.settings.upstream_options.connect_timeout;
         for advertised in candidates {
             let dial = self.settings.upstream_map.resolve(&advertised).to_owned();
-            let timeout = self.settings.upstream_options.connect_timeout;
-            match tokio::time::timeout(timeout, TcpStream::connect(&dial)).await {
-                Ok(Ok(tcp)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let link = match &self.settings.upstream_tls {
-                        Some(tls) => match tls.connect(&dial, tcp).await {
-                            Ok(s) => Link::Tls(Box::new(s)),
-                            Err(e) => {
-                                last = e.to_string();
-                                continue;
-                            }
-                        },
-                        None => Link::Plain(tcp),
-                    };
-                    return Ok((dial, link));
-                }
-                Ok(Err(e)) => last = format!("{dial}: {e}"),
-                Err(_) => last = format!("{dial}: connect timed out"),
+            match dial::dial(&dial, self.settings.upstream_tls.as_ref(), within).await {
+                Ok(Stream::Plain(tcp)) => return Ok((dial, Link::Plain(tcp))),
+                Ok(Stream::Tls(io)) => return Ok((dial, Link::Tls(io))),
+                Err(e) => last = e.to_string(),
             }
         }
         Err(ProxyError::Upstream {

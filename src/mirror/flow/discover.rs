@@ -1,27 +1,80 @@
 //! Which partitions a flow copies: matching source topics found at every refresh,
 //! their target topics made ready, and where each partition starts.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::client::admin;
+use crate::client::error::UNKNOWN_TOPIC_OR_PARTITION;
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
+use crate::client::Metadata;
 use crate::config::StartChoice;
+use crate::mirror::in_flight::Key;
+use crate::mirror::metrics::kind;
 use crate::mirror::progress::{self};
-use crate::mirror::select::Held;
 use crate::mirror::MirrorError;
 
-use super::{Flow, PartitionState};
+use super::{refresh, Flow, PartitionState};
 
 impl Flow {
+    /// Acts on a background refresh of the source's metadata: drops deleted topics and
+    /// picks up new ones.
+    pub(super) async fn on_refreshed(&mut self, done: refresh::Done) -> Result<(), MirrorError> {
+        let meta = match done {
+            Ok(Ok(meta)) => meta,
+            Ok(Err(e)) => {
+                self.metrics.error(&self.cfg.name, kind::METADATA);
+                self.health.errors += 1;
+                if let Some(suppressed) = self.health.metadata_throttle.allow() {
+                    tracing::warn!(flow = %self.cfg.name, error = %e, suppressed, "cannot refresh the source's metadata; retrying");
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(self.panicked("a metadata refresh", &e)),
+        };
+        self.refresh.succeeded = Instant::now();
+        self.drop_deleted(&meta);
+        self.discover(&meta).await
+    }
+
+    /// Drops the partitions of source topics that no longer exist, with their metric
+    /// series; a forward still under way for one finishes and is then ignored.
+    fn drop_deleted(&mut self, meta: &Metadata) {
+        let gone: BTreeSet<String> = self
+            .partitions
+            .keys()
+            .map(|(topic, _)| topic)
+            .filter(|topic| {
+                meta.topics
+                    .get(*topic)
+                    .map_or(true, |t| t.error().is_some_and(|e| e.0 == UNKNOWN_TOPIC_OR_PARTITION))
+            })
+            .cloned()
+            .collect();
+        for topic in gone {
+            let keys: Vec<Key> = self
+                .partitions
+                .range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in &keys {
+                self.partitions.remove(key);
+                self.metrics.forget_partition(&self.labels(key));
+            }
+            tracing::warn!(flow = %self.cfg.name, %topic, partitions = keys.len(), "source topic deleted; the flow no longer copies it (its copy on the target is left as it is)");
+        }
+    }
+
     /// Picks up matching source topics and new partitions of known ones.
-    pub(super) async fn discover(&mut self) -> Result<(), MirrorError> {
-        let meta = self.source.refresh(None).await.map_err(|e| self.err(e))?;
+    pub(super) async fn discover(&mut self, meta: &Metadata) -> Result<(), MirrorError> {
         let mut topics: Vec<_> = meta
             .topics
             .values()
             .filter(|t| t.error().is_none() && (self.is_heartbeat(&t.name) || self.filter.selects(&t.name, t.internal)))
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
+        self.health
+            .matched(topics.iter().any(|t| !self.is_heartbeat(&t.name)), &self.cfg);
         for topic in topics {
             let known = self.partitions.keys().filter(|(t, _)| *t == topic.name).count();
             if known == topic.partitions.len() {
@@ -165,17 +218,8 @@ impl Flow {
                 }
             };
             tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position, resumed = committed.contains_key(&(target_topic.to_owned(), p)), "partition assigned");
-            self.partitions.insert(
-                (source_topic.to_owned(), p),
-                PartitionState {
-                    target_topic: target_topic.to_owned(),
-                    position,
-                    fetch_position: position,
-                    sequence: 0,
-                    held: Held::default(),
-                    in_flight: false,
-                },
-            );
+            let state = PartitionState::new(target_topic, position);
+            self.partitions.insert((source_topic.to_owned(), p), state);
         }
         Ok(())
     }

@@ -1,10 +1,13 @@
-//! The fetch side of a round: one request per source leader, each partition's answer
-//! checked for errors and sorted into what can be forwarded.
+//! The fetch side of a flow: one request in flight per source broker, each started as
+//! soon as that broker's previous answer is handled, so brokers never wait for each
+//! other. A broker whose fetch fails is retried with back-off; each partition's answer
+//! is checked for errors and sorted into what can be forwarded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
 use crate::client::error::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
@@ -14,20 +17,63 @@ use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::{IsolationChoice, OutOfRangePolicy};
 use crate::mirror::in_flight::Key;
 use crate::mirror::metrics::kind;
+use crate::mirror::retry::{Backoff, LogThrottle};
 use crate::mirror::select::select;
 use crate::mirror::MirrorError;
 use crate::wire::batch::Batch;
 use crate::wire::fetch::{FetchPartition, FetchResponse};
+use crate::wire::WireError;
 
 use super::Flow;
 
 /// How long brokers may hold a fetch while the flow is catching up.
 const CATCH_UP_WAIT_MS: i32 = 10;
+/// Back-off of a broker whose fetch failed, and of a partition the broker refused.
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(10);
+/// A failure that repeats is logged at most once per this interval.
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// What one fetch task brings back.
+pub(super) struct Fetched {
+    leader: i32,
+    keys: Vec<Key>,
+    result: Result<FetchResponse, ClientError>,
+}
+
+/// The fetches under way, one per broker at most, and the brokers backing off.
+#[derive(Default)]
+pub(super) struct Fetches {
+    tasks: JoinSet<Fetched>,
+    busy: HashSet<i32>,
+    retry: HashMap<i32, (Backoff, Instant)>,
+    throttle: HashMap<i32, LogThrottle>,
+}
+
+impl Fetches {
+    /// The next fetch to finish; `None` at once when none is under way.
+    pub(super) async fn next(&mut self) -> Option<Result<Fetched, JoinError>> {
+        self.tasks.join_next().await
+    }
+
+    fn ready(&self, leader: i32, now: Instant) -> bool {
+        !self.busy.contains(&leader) && self.retry.get(&leader).map_or(true, |r| r.1 <= now)
+    }
+
+    /// Backs a broker off; returns the pause.
+    fn back_off(&mut self, leader: i32) -> Duration {
+        let (backoff, _) = self
+            .retry
+            .entry(leader)
+            .or_insert_with(|| (Backoff::new(FIRST_RETRY, MAX_RETRY), Instant::now()));
+        let pause = backoff.pause();
+        self.retry.entry(leader).and_modify(|r| r.1 = Instant::now() + pause);
+        pause
+    }
+}
 
 impl Flow {
     fn fetch_options(&self) -> FetchOptions {
-        // All brokers of a round are awaited together: while catching up, a broker with
-        // nothing new must not hold the others back for a whole long poll.
         let max_wait_ms = if self.catching_up {
             self.cfg.fetch_max_wait_ms.min(CATCH_UP_WAIT_MS)
         } else {
@@ -45,23 +91,37 @@ impl Flow {
         }
     }
 
-    /// Fetches every partition from its leader, all leaders at once.
-    pub(super) async fn fetch_all(&self) -> Result<(Vec<(String, FetchPartition)>, bool), MirrorError> {
+    /// Starts a fetch for every broker that has none under way, with its partitions that
+    /// are neither forwarding nor backing off. Fetches nothing while the bytes in flight
+    /// are at their bound (back-pressure).
+    pub(super) fn start_fetches(&mut self) {
+        if self.forwards.bytes() >= self.cfg.max_in_flight_bytes as u64 {
+            return;
+        }
+        let meta = self.source.metadata();
+        let now = Instant::now();
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
-        let mut stale = false;
-        for ((topic, partition), state) in self.partitions.iter().filter(|(_, s)| !s.in_flight) {
-            match self.source.metadata().leader(topic, *partition) {
-                Some(leader) => by_leader.entry(leader).or_default().push(FetchSpec {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: state.fetch_position,
-                }),
-                None => stale = true,
+        for ((topic, partition), state) in self.partitions.iter().filter(|(_, s)| s.fetchable(now)) {
+            match meta.leader(topic, *partition) {
+                Some(leader) if self.fetches.ready(leader, now) => {
+                    by_leader.entry(leader).or_default().push(FetchSpec {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        offset: state.fetch_position,
+                    })
+                }
+                Some(_) => {}
+                None => self.refresh.want(),
             }
         }
         let options = self.fetch_options();
-        let mut fetches = JoinSet::new();
         for (leader, specs) in by_leader {
+            let keys: Vec<Key> = specs.iter().map(|s| (s.topic.clone(), s.partition)).collect();
+            for key in &keys {
+                if let Some(state) = self.partitions.get_mut(key) {
+                    state.fetching = true;
+                }
+            }
             // Spans are at debug level, so with export off and the usual log filter they
             // cost a callsite check. Counts go out as i64: the OpenTelemetry layer
             // exports unsigned ones as text.
@@ -72,66 +132,129 @@ impl Flow {
                 partitions = specs.len() as i64,
                 bytes = tracing::field::Empty,
             );
-            fetches.spawn(fetch_from(self.source.clone(), leader, specs, options).instrument(span));
+            tracing::trace!(flow = %self.cfg.name, broker = leader, partitions = specs.len(), "fetch");
+            self.fetches.busy.insert(leader);
+            let source = self.source.clone();
+            self.fetches.tasks.spawn(
+                async move {
+                    let result = fetch_from(&source, leader, &specs, options).await;
+                    Fetched { leader, keys, result }
+                }
+                .instrument(span),
+            );
         }
-        let mut out = Vec::new();
-        while let Some(joined) = fetches.join_next().await {
-            match joined.expect("fetch task panicked") {
-                Ok(response) => {
-                    for topic in response.topics {
-                        out.extend(topic.partitions.into_iter().map(|p| (topic.name.clone(), p)));
-                    }
-                }
-                Err(e) if e.is_retriable() => {
-                    self.metrics.error(&self.cfg.name, kind::FETCH);
-                    tracing::warn!(flow = %self.cfg.name, error = %e, "fetch failed; retrying after a metadata refresh");
-                    stale = true;
-                }
-                Err(e) => return Err(self.err(e)),
+    }
+
+    /// Handles one broker's answer: its partitions' data is forwarded, their errors
+    /// handled; a failed fetch backs that broker off and asks for fresh metadata.
+    pub(super) async fn on_fetched(&mut self, fetched: Fetched) -> Result<(), MirrorError> {
+        let Fetched { leader, keys, result } = fetched;
+        self.fetches.busy.remove(&leader);
+        let now = Instant::now();
+        for key in &keys {
+            if let Some(state) = self.partitions.get_mut(key) {
+                state.fetching = false;
+                state.fetched = now;
             }
         }
-        Ok((out, stale))
+        let response = match result {
+            Ok(response) => {
+                self.fetches.retry.remove(&leader);
+                response
+            }
+            Err(e) if e.is_retriable() => {
+                self.metrics.error(&self.cfg.name, kind::FETCH);
+                self.health.errors += 1;
+                let pause = self.fetches.back_off(leader);
+                let throttle = self
+                    .fetches
+                    .throttle
+                    .entry(leader)
+                    .or_insert_with(|| LogThrottle::new(LOG_EVERY));
+                if let Some(suppressed) = throttle.allow() {
+                    tracing::warn!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), error = %e, retry_in = ?pause, suppressed, "fetch failed; this broker's partitions retry after a metadata refresh, the others go on");
+                }
+                self.refresh.want();
+                return Ok(());
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut had_data = false;
+        for topic in response.topics {
+            for p in topic.partitions {
+                had_data |= !p.records.is_empty();
+                self.on_partition(topic.name.clone(), p).await?;
+            }
+        }
+        self.catching_up = had_data || !self.forwards.is_empty();
+        Ok(())
+    }
+
+    async fn on_partition(&mut self, topic: String, p: FetchPartition) -> Result<(), MirrorError> {
+        let key = (topic, p.partition);
+        if !self.partitions.contains_key(&key) || !self.usable(&key, &p).await? {
+            return Ok(());
+        }
+        let at = self.partitions[&key].fetch_position;
+        let decided = match self.take_decided(&key, &p) {
+            Ok(decided) => decided,
+            Err(e) => {
+                let cluster = self.source.name();
+                let detail = format!("cluster {cluster}: the fetch answer at offset {at} cannot be forwarded: {e}");
+                return self.partition_failed(&key, detail);
+            }
+        };
+        let Some((next, batches)) = decided else {
+            return Ok(());
+        };
+        if batches.is_empty() {
+            self.uncommitted.push((key, next));
+        } else {
+            self.start_forward(key, next, batches);
+        }
+        Ok(())
     }
 
     /// Whether a fetched partition carries data; handles its error code otherwise.
-    pub(super) async fn usable(
-        &mut self,
-        key: &Key,
-        p: &FetchPartition,
-        stale: &mut bool,
-    ) -> Result<bool, MirrorError> {
+    async fn usable(&mut self, key: &Key, p: &FetchPartition) -> Result<bool, MirrorError> {
         let code = KafkaCode(p.error_code);
         if p.error_code == 0 {
-            let position = self.partitions[key].position;
-            self.metrics
-                .lag
-                .get_or_create(&self.labels(key))
-                .set((p.high_watermark - position).max(0));
+            let state = self.partitions.get_mut(key).expect("checked by the caller");
+            state.high_watermark = p.high_watermark;
+            state.retry = None;
+            let lag = state.lag();
+            self.metrics.lag.get_or_create(&self.labels(key)).set(lag);
             return Ok(true);
         }
         self.metrics.error(&self.cfg.name, kind::FETCH_PARTITION);
+        self.health.errors += 1;
         match p.error_code {
             OFFSET_OUT_OF_RANGE => {
                 self.metrics.error(&self.cfg.name, kind::OUT_OF_RANGE);
-                self.out_of_range(key, p).await?
+                self.out_of_range(key, p).await?;
             }
-            NOT_LEADER_OR_FOLLOWER => *stale = true,
+            NOT_LEADER_OR_FOLLOWER => self.refresh.want(),
             _ if code.is_retriable() => {
-                *stale = true;
-                tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch error; refreshing metadata");
+                self.refresh.want();
+                let state = self.partitions.get_mut(key).expect("checked by the caller");
+                let (backoff, at) = state
+                    .retry
+                    .get_or_insert_with(|| (Backoff::new(FIRST_RETRY, MAX_RETRY), Instant::now()));
+                let pause = backoff.pause();
+                *at = Instant::now() + pause;
+                tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, retry_in = ?pause, "fetch error; refreshing metadata");
             }
-            _ => tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, "fetch refused"),
+            _ => {
+                let detail = format!("the source refused to fetch it: {code}");
+                self.partition_failed(key, detail)?;
+            }
         }
         Ok(false)
     }
 
     /// Sorts fetched batches into the partition's held set and takes out what is decided:
     /// the progress after it and the batches to forward.
-    pub(super) fn take_decided(
-        &mut self,
-        key: &Key,
-        p: &FetchPartition,
-    ) -> Result<Option<(i64, Vec<Batch>)>, MirrorError> {
+    fn take_decided(&mut self, key: &Key, p: &FetchPartition) -> Result<Option<(i64, Vec<Batch>)>, WireError> {
         let isolation = self.fetch_options().isolation;
         let max_held = self.cfg.transaction_hold_bytes;
         let state = self.partitions.get_mut(key).expect("checked by the caller");
@@ -144,7 +267,10 @@ impl Flow {
             max_held,
         ) {
             Ok(s) => s,
-            Err(e) => return Err(self.batch_err(key, e)),
+            Err(e) => {
+                state.rewind();
+                return Err(e);
+            }
         };
         if let Some(from) = selection.fetch_from {
             state.fetch_position = from;
@@ -186,12 +312,12 @@ impl Flow {
 /// One fetch request to one broker. Its span learns how many record bytes came back,
 /// counted only when someone collects the span.
 async fn fetch_from(
-    source: Arc<Cluster>,
+    source: &Arc<Cluster>,
     leader: i32,
-    specs: Vec<FetchSpec>,
+    specs: &[FetchSpec],
     options: FetchOptions,
 ) -> Result<FetchResponse, ClientError> {
-    let response = fetch_from_broker(&source, leader, &specs, &options).await?;
+    let response = fetch_from_broker(source, leader, specs, &options).await?;
     let span = tracing::Span::current();
     if !span.is_disabled() {
         let records = response.topics.iter().flat_map(|t| &t.partitions);

@@ -1,8 +1,9 @@
-//! The target side of a round: forwards started per partition, collected when the
-//! target acknowledged them, and the progress committed after.
+//! The target side of a flow: forwards started per partition, handled when the target
+//! acknowledged or refused them, and the progress committed after.
 
 use tracing::Instrument as _;
 
+use crate::client::producer_id::init_producer_id;
 use crate::mirror::forward::ForwardError;
 use crate::mirror::in_flight::{Forwarded, Key, Outgoing};
 use crate::mirror::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats};
@@ -10,7 +11,7 @@ use crate::mirror::progress::{self, Progress};
 use crate::mirror::MirrorError;
 use crate::wire::batch::Batch;
 
-use super::{Flow, SHUTDOWN_GRACE};
+use super::{Flow, COMMIT_EVERY, SHUTDOWN_GRACE};
 
 impl Flow {
     /// Starts stamping a partition's batches with the flow's producer and producing them.
@@ -48,77 +49,94 @@ impl Flow {
         self.forwards.start(self.target.clone(), outgoing, retries.clone());
     }
 
-    /// Takes the forwards that finished (with `wait`, at least one): acknowledged
-    /// partitions join `advanced`, the others are rewound to fetch again. Returns why the
-    /// target fenced the current producer, if it did.
-    pub(super) async fn collect_forwards(
-        &mut self,
-        wait: bool,
-        advanced: &mut Vec<(Key, i64)>,
-    ) -> Result<Option<String>, MirrorError> {
+    /// Handles finished forwards: acknowledged partitions' progress waits for the next
+    /// commit; the others are rewound to fetch again, or stopped by policy when the
+    /// target refused them for good.
+    pub(super) async fn on_forwarded(&mut self, finished: Vec<Forwarded>) -> Result<(), MirrorError> {
         let mut fenced = None;
-        for done in self.forwards.finished(wait).await {
-            let Forwarded {
-                key,
-                next,
-                next_sequence,
-                producer,
-                stats,
-                result,
-            } = done;
-            if result.is_ok() {
-                stats.record(&self.metrics, &self.labels(&key));
-                if self.is_heartbeat(&key.0) {
-                    let flow = FlowLabels {
-                        flow: self.cfg.name.clone(),
-                    };
-                    stats.record_heartbeat(&self.metrics, &flow);
-                }
-            }
-            let current = producer == self.producer;
-            let Some(state) = self.partitions.get_mut(&key) else {
-                continue;
-            };
-            state.in_flight = false;
-            match result {
-                Ok(()) => {
-                    // Batches of a producer replaced meanwhile were acknowledged, but the
-                    // new producer's sequence for this partition starts from zero.
-                    if current {
-                        state.sequence = next_sequence;
-                    }
-                    advanced.push((key, next));
-                }
-                Err(e) => {
-                    state.rewind();
-                    match e {
-                        ForwardError::Fenced(detail) if current => {
-                            self.metrics.error(&self.cfg.name, kind::FENCED);
-                            fenced = Some(detail);
-                        }
-                        ForwardError::Fenced(_) => {}
-                        ForwardError::Batch(e) => return Err(self.batch_err(&key, e)),
-                        ForwardError::Refused(detail) => {
-                            self.metrics.error(&self.cfg.name, kind::PRODUCE_REFUSED);
-                            tracing::error!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %detail, "target refused data; retrying next round");
-                        }
-                    }
-                }
+        for done in finished {
+            if let Some(detail) = self.on_one_forwarded(done)? {
+                fenced = Some(detail);
             }
         }
-        Ok(fenced)
+        if let Some(detail) = fenced {
+            let flow = self.cfg.name.clone();
+            tracing::warn!("{}", MirrorError::ProducerFenced { flow, detail });
+            self.producer = init_producer_id(&self.target).await.map_err(|e| self.err(e))?;
+            self.partitions.values_mut().for_each(|s| s.sequence = 0);
+        }
+        Ok(())
+    }
+
+    /// Returns why the target fenced the current producer, if it did.
+    fn on_one_forwarded(&mut self, done: Forwarded) -> Result<Option<String>, MirrorError> {
+        let Forwarded {
+            key,
+            next,
+            next_sequence,
+            producer,
+            stats,
+            result,
+        } = done;
+        if result.is_ok() {
+            stats.record(&self.metrics, &self.labels(&key));
+            self.health.copied(&stats);
+            if self.is_heartbeat(&key.0) {
+                let flow = FlowLabels {
+                    flow: self.cfg.name.clone(),
+                };
+                stats.record_heartbeat(&self.metrics, &flow);
+            }
+        }
+        let current = producer == self.producer;
+        let Some(state) = self.partitions.get_mut(&key) else {
+            return Ok(None);
+        };
+        state.in_flight = false;
+        let e = match result {
+            Ok(()) => {
+                // Batches of a producer replaced meanwhile were acknowledged, but the
+                // new producer's sequence for this partition starts from zero.
+                if current {
+                    state.sequence = next_sequence;
+                }
+                self.uncommitted.push((key, next));
+                return Ok(None);
+            }
+            Err(e) => e,
+        };
+        state.rewind();
+        match e {
+            ForwardError::Fenced(detail) if current => {
+                self.metrics.error(&self.cfg.name, kind::FENCED);
+                Ok(Some(detail))
+            }
+            ForwardError::Fenced(_) => Ok(None),
+            ForwardError::Batch(e) => {
+                let detail = self.batch_err(&key, e).to_string();
+                self.partition_failed(&key, detail).map(|()| None)
+            }
+            ForwardError::Refused(detail) => {
+                self.metrics.error(&self.cfg.name, kind::PRODUCE_REFUSED);
+                let detail = format!(
+                    "cluster {}: the target refused its data for good: {detail}",
+                    self.target.name()
+                );
+                self.partition_failed(&key, detail).map(|()| None)
+            }
+        }
     }
 
     /// Lets the forwards under way finish within the grace period and commits what the
     /// target acknowledged; the rest is copied again after a restart.
     pub(super) async fn drain(&mut self) -> Result<(), MirrorError> {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        let mut advanced = Vec::new();
         while !self.forwards.is_empty() {
-            let finished = tokio::time::timeout_at(deadline, self.collect_forwards(true, &mut advanced)).await;
-            match finished {
-                Ok(result) => {
-                    result?;
+            match tokio::time::timeout_at(deadline, self.forwards.finished(true)).await {
+                Ok(Ok(done)) => self.on_forwarded(done).await?,
+                Ok(Err(panic)) => {
+                    tracing::error!(flow = %self.cfg.name, %panic, "a forward panicked while the flow stopped");
+                    break;
                 }
                 Err(_) => {
                     tracing::warn!(flow = %self.cfg.name, "forwards did not finish within the grace period; their data will be copied again on restart");
@@ -127,6 +145,22 @@ impl Flow {
                 }
             }
         }
+        self.commit_due(true).await
+    }
+
+    /// Commits the acknowledged progress when it is due: at once with `now`, when no
+    /// forward is under way, or after `COMMIT_EVERY` since the last commit.
+    pub(super) async fn commit_due(&mut self, now: bool) -> Result<(), MirrorError> {
+        if self.uncommitted.is_empty() {
+            return Ok(());
+        }
+        if !now && !self.forwards.is_empty() && self.committed_at.elapsed() < COMMIT_EVERY {
+            return Ok(());
+        }
+        // One entry per partition, its latest, in one request.
+        let latest: std::collections::BTreeMap<Key, i64> = std::mem::take(&mut self.uncommitted).into_iter().collect();
+        let advanced: Vec<(Key, i64)> = latest.into_iter().collect();
+        self.committed_at = std::time::Instant::now();
         self.commit(&advanced).await
     }
 
@@ -151,8 +185,12 @@ impl Flow {
             .instrument(span)
             .await
             .map_err(|e| self.err(e))?;
+        let now = std::time::Instant::now();
         for (key, next) in advanced {
             if let Some(state) = self.partitions.get_mut(key) {
+                if *next > state.position {
+                    state.progressed = now;
+                }
                 state.position = *next;
             }
         }

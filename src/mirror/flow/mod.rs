@@ -1,20 +1,22 @@
-//! One flow: discovers the topics to copy, makes sure the target has them, and runs
-//! rounds until told to stop. A round fetches every partition that has no forward under
-//! way from its source leader (one request per broker, all brokers at once), starts
-//! forwarding what came back, then commits the progress of the forwards the target has
-//! acknowledged so far. A forward outlives its round, so one stuck target partition
-//! stalls nothing else.
+//! One flow: discovers the topics to copy, makes sure the target has them, and moves
+//! data until told to stop. Each source broker is fetched on its own, one request in
+//! flight per broker, so a slow or silent broker holds back only its own partitions;
+//! what a fetch brings is forwarded at once, and a forward outlives the fetch that
+//! started it, so one stuck target partition stalls nothing else either. Progress is
+//! committed for the forwards the target acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::forward::ForwardSettings;
 use super::heartbeat;
 use super::in_flight::{InFlight, Key};
 use super::metrics::{kind, ErrorLabels, FlowLabels, MirrorMetrics, PartitionLabels};
+use super::retry::Backoff;
 use super::select::Held;
 use super::topics::TopicFilter;
 use super::MirrorError;
@@ -25,6 +27,12 @@ use crate::config::MirrorConfig;
 mod discover;
 mod fetching;
 mod forwarding;
+mod health;
+mod refresh;
+
+use fetching::{Fetched, Fetches};
+use health::Health;
+use refresh::Refresh;
 
 struct PartitionState {
     target_topic: String,
@@ -36,13 +44,57 @@ struct PartitionState {
     held: Held,
     /// Whether a forward of this partition is under way: then it is not fetched.
     in_flight: bool,
+    /// Whether a fetch that includes this partition is under way.
+    fetching: bool,
+    /// The source's high watermark as last seen; -1 before the first look.
+    high_watermark: i64,
+    /// When the partition last advanced, or was seen with nothing left to copy.
+    progressed: Instant,
+    /// When its last fetch answered.
+    fetched: Instant,
+    /// After a failure that may pass: not fetched before then.
+    retry: Option<(Backoff, Instant)>,
+    /// Why the partition was stopped (`on_partition_error = "stop_partition"`).
+    stopped: Option<String>,
+    stuck: bool,
 }
 
 impl PartitionState {
+    fn new(target_topic: &str, position: i64) -> PartitionState {
+        let now = Instant::now();
+        PartitionState {
+            target_topic: target_topic.to_owned(),
+            position,
+            fetch_position: position,
+            sequence: 0,
+            held: Held::default(),
+            in_flight: false,
+            fetching: false,
+            high_watermark: -1,
+            progressed: now,
+            fetched: now,
+            retry: None,
+            stopped: None,
+            stuck: false,
+        }
+    }
+
     /// Forgets what was fetched past the acknowledged position.
     fn rewind(&mut self) {
         self.fetch_position = self.position;
         self.held.clear();
+    }
+
+    fn lag(&self) -> i64 {
+        if self.high_watermark < 0 {
+            return 0;
+        }
+        (self.high_watermark - self.position).max(0)
+    }
+
+    /// Whether it can be fetched now.
+    fn fetchable(&self, now: Instant) -> bool {
+        !self.in_flight && !self.fetching && self.stopped.is_none() && self.retry.as_ref().map_or(true, |r| r.1 <= now)
     }
 }
 
@@ -55,19 +107,38 @@ pub struct Flow {
     producer: ProducerIdentity,
     settings: ForwardSettings,
     forwards: InFlight,
+    fetches: Fetches,
+    refresh: Refresh,
+    health: Health,
     metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
     /// began watching and are copied from their beginning, whatever `start` says.
     started: bool,
-    /// Whether the last round brought data, advanced a partition, or left forwards under
-    /// way: then fetches wait only briefly, so finished forwards are refetched soon.
+    /// Whether data arrived lately or forwards are under way: then fetches wait only
+    /// briefly at the broker, so finished forwards are refetched soon.
     catching_up: bool,
+    /// Acknowledged progress not committed yet, and when the last commit went out.
+    uncommitted: Vec<(Key, i64)>,
+    committed_at: Instant,
 }
 
-/// How long a stopping flow lets its current round and its forwards finish.
+/// How long a stopping flow lets its forwards finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Longest sleep of an idle flow between looks at its timers.
+const TICK: Duration = Duration::from_millis(250);
+/// Acknowledged progress is committed at most this often while forwards keep finishing.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
-/// Runs a flow until `shutdown` turns true; the round under way finishes first, so what
+/// What woke the flow.
+enum Event {
+    Fetched(Result<Fetched, tokio::task::JoinError>),
+    Forwarded(Result<Vec<super::in_flight::Forwarded>, String>),
+    Refreshed(refresh::Done),
+    Probed(health::Probed),
+    Tick,
+}
+
+/// Runs a flow until `shutdown` turns true; forwards under way finish first, so what
 /// the target acknowledged is committed.
 pub async fn run_flow(
     cfg: MirrorConfig,
@@ -77,65 +148,77 @@ pub async fn run_flow(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), MirrorError> {
     let up = metrics.up.get_or_create(&FlowLabels { flow: cfg.name.clone() }).clone();
-    let heartbeats = match cfg.heartbeat_interval_ms {
-        0 => None,
-        ms => {
-            let ready = heartbeat::prepare(&source, &cfg.name).await;
-            let failures = metrics.errors.get_or_create(&ErrorLabels {
-                flow: cfg.name.clone(),
-                kind: kind::HEARTBEAT.to_owned(),
-            });
-            let every = Duration::from_millis(ms);
-            let beat = heartbeat::beat(source.clone(), cfg.name.clone(), every, ready, failures.clone());
-            Some(tokio::spawn(beat))
-        }
-    };
-    let result = async {
-        let mut flow = Flow::start(cfg, source, target, metrics).await?;
-        up.set(1);
-        flow.run(&mut shutdown).await
+    // Owned here: aborted when the flow ends, however it ends.
+    let mut heartbeats = JoinSet::new();
+    if cfg.heartbeat_interval_ms > 0 {
+        let ready = heartbeat::prepare(&source, &cfg.name).await;
+        let failures = metrics.errors.get_or_create(&ErrorLabels {
+            flow: cfg.name.clone(),
+            kind: kind::HEARTBEAT.to_owned(),
+        });
+        let every = Duration::from_millis(cfg.heartbeat_interval_ms);
+        heartbeats.spawn(heartbeat::beat(
+            source.clone(),
+            cfg.name.clone(),
+            every,
+            ready,
+            failures.clone(),
+        ));
     }
-    .await;
-    up.set(0);
-    if let Some(task) = heartbeats {
-        task.abort();
-    }
-    result
+    let _down = health::DownOnDrop(up);
+    let mut flow = Flow::start(cfg, source, target, metrics).await?;
+    flow.run(&mut shutdown).await
 }
 
 impl Flow {
-    /// Rounds until `shutdown` turns true, then the forwards under way finish.
+    /// Works until `shutdown` turns true, then lets the forwards under way finish.
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), MirrorError> {
-        let refresh = Duration::from_secs(self.cfg.topic_refresh_secs);
-        let mut discovered = Instant::now();
         while !*shutdown.borrow() {
-            if discovered.elapsed() >= refresh {
-                self.discover().await?;
-                discovered = Instant::now();
-            }
-            if self.partitions.is_empty() {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => {}
-                }
-                continue;
-            }
-            let name = self.cfg.name.clone();
-            let round = self.round();
-            tokio::pin!(round);
-            tokio::select! {
-                r = &mut round => r?,
-                _ = shutdown.changed() => {
-                    match tokio::time::timeout(SHUTDOWN_GRACE, round).await {
-                        Ok(r) => r?,
-                        Err(_) => tracing::warn!(flow = %name, "round did not finish within the grace period; unacknowledged data will be copied again on restart"),
-                    }
-                }
-            }
+            self.refresh.start_if_due(&self.source, &self.cfg);
+            self.start_fetches();
+            self.health.start_probe_if_due(&self.source, &self.partitions);
+            let event = tokio::select! {
+                Some(done) = self.fetches.next() => Event::Fetched(done),
+                done = self.forwards.finished(true), if !self.forwards.is_empty() => Event::Forwarded(done),
+                Some(done) = self.refresh.next() => Event::Refreshed(done),
+                Some(done) = self.health.next_probe() => Event::Probed(done),
+                _ = tokio::time::sleep(TICK) => Event::Tick,
+                _ = shutdown.changed() => Event::Tick,
+            };
+            self.handle(event).await?;
+            self.commit_due(false).await?;
+            self.check_health();
         }
         self.drain().await?;
         tracing::info!(flow = %self.cfg.name, "flow stopped");
         Ok(())
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<(), MirrorError> {
+        match event {
+            Event::Fetched(Ok(fetched)) => self.on_fetched(fetched).await,
+            Event::Fetched(Err(e)) => Err(self.panicked("a fetch", &e)),
+            Event::Forwarded(Ok(done)) => self.on_forwarded(done).await,
+            Event::Forwarded(Err(panic)) => Err(MirrorError::Panicked {
+                flow: self.cfg.name.clone(),
+                what: "a forward",
+                detail: panic,
+            }),
+            Event::Refreshed(done) => self.on_refreshed(done).await,
+            Event::Probed(probed) => {
+                self.on_probed(probed);
+                Ok(())
+            }
+            Event::Tick => Ok(()),
+        }
+    }
+
+    fn panicked(&self, what: &'static str, e: &tokio::task::JoinError) -> MirrorError {
+        MirrorError::Panicked {
+            flow: self.cfg.name.clone(),
+            what,
+            detail: e.to_string(),
+        }
     }
 
     /// Whether a source topic is this flow's heartbeat topic, which it copies under the
@@ -170,6 +253,7 @@ impl Flow {
             source: Box::new(source),
         };
         let producer = init_producer_id(&target).await.map_err(flow_err)?;
+        let meta = source.refresh(None).await.map_err(flow_err)?;
         let settings = ForwardSettings {
             compression: cfg.compression.codec(),
             level: cfg.compression_level,
@@ -183,6 +267,9 @@ impl Flow {
             .clone();
         let mut flow = Flow {
             filter: TopicFilter::new(&cfg),
+            health: Health::new(&cfg),
+            refresh: Refresh::new(),
+            fetches: Fetches::default(),
             cfg,
             source,
             target,
@@ -193,55 +280,13 @@ impl Flow {
             metrics,
             started: false,
             catching_up: false,
+            uncommitted: Vec::new(),
+            committed_at: Instant::now(),
         };
-        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, "flow started");
-        flow.discover().await?;
+        flow.discover(&meta).await?;
         flow.started = true;
+        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.partitions.len(), "flow started");
         Ok(flow)
-    }
-
-    /// One round: fetch what has no forward under way, start forwarding it, commit the
-    /// forwards that finished. With every partition in flight, or `max_in_flight_bytes`
-    /// reached, fetches nothing and waits for a forward to finish (back-pressure).
-    async fn round(&mut self) -> Result<(), MirrorError> {
-        let full = self.forwards.bytes() >= self.cfg.max_in_flight_bytes as u64;
-        let all_in_flight = full || self.partitions.values().all(|s| s.in_flight);
-        let (fetched, mut stale) = if all_in_flight {
-            (Vec::new(), false)
-        } else {
-            self.fetch_all().await?
-        };
-        let had_data = fetched.iter().any(|(_, p)| !p.records.is_empty());
-        let mut advanced: Vec<(Key, i64)> = Vec::new();
-        for (topic, p) in fetched {
-            let key = (topic, p.partition);
-            if !self.partitions.contains_key(&key) || !self.usable(&key, &p, &mut stale).await? {
-                continue;
-            }
-            let Some((next, batches)) = self.take_decided(&key, &p)? else {
-                continue;
-            };
-            if batches.is_empty() {
-                advanced.push((key, next));
-                continue;
-            }
-            self.start_forward(key, next, batches);
-        }
-        let fenced = self.collect_forwards(all_in_flight, &mut advanced).await?;
-        // Partitions that just advanced are fetched next round and likely have more: a
-        // broker holding its fetch for a long poll would hold them back.
-        self.catching_up = had_data || !self.forwards.is_empty() || !advanced.is_empty();
-        self.commit(&advanced).await?;
-        if let Some(detail) = fenced {
-            let flow = self.cfg.name.clone();
-            tracing::warn!("{}", MirrorError::ProducerFenced { flow, detail });
-            self.producer = init_producer_id(&self.target).await.map_err(|e| self.err(e))?;
-            self.partitions.values_mut().for_each(|s| s.sequence = 0);
-        }
-        if stale {
-            self.source.refresh(None).await.map_err(|e| self.err(e))?;
-        }
-        Ok(())
     }
 
     fn batch_err(&self, key: &Key, source: crate::wire::WireError) -> MirrorError {

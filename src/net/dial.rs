@@ -1,0 +1,87 @@
+//! The one way strait reaches a broker, for the client and the proxy alike: TCP, then
+//! TLS if asked, all within one deadline. A broker that accepts TCP and then says
+//! nothing costs a caller the deadline, never more.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::connection::Io;
+use super::tls::TlsSettings;
+use super::NetError;
+
+/// A dialled broker: plain TCP (whose bytes the proxy can splice) or TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<dyn Io>),
+}
+
+impl Stream {
+    pub fn boxed(self) -> Box<dyn Io> {
+        match self {
+            Stream::Plain(tcp) => Box::new(tcp),
+            Stream::Tls(io) => io,
+        }
+    }
+}
+
+/// The error for a dial that ran out of time, saying which steps the deadline covers.
+pub fn timed_out(addr: &str, within: Duration, steps: &str) -> NetError {
+    NetError::Connect {
+        broker: addr.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{steps} did not finish within {within:?} (connect_timeout_ms)"),
+        ),
+    }
+}
+
+/// TCP and, with `tls`, the TLS handshake to `addr` ("host:port"), within `within`.
+pub async fn dial(addr: &str, tls: Option<&TlsSettings>, within: Duration) -> Result<Stream, NetError> {
+    let steps = if tls.is_some() {
+        "TCP connect and TLS handshake"
+    } else {
+        "TCP connect"
+    };
+    tokio::time::timeout(within, open(addr, tls))
+        .await
+        .map_err(|_| timed_out(addr, within, steps))?
+}
+
+/// The same steps with no deadline of their own, for callers whose deadline covers more.
+pub async fn open(addr: &str, tls: Option<&TlsSettings>) -> Result<Stream, NetError> {
+    let connect_error = |source| NetError::Connect {
+        broker: addr.to_owned(),
+        source,
+    };
+    let tcp = TcpStream::connect(addr).await.map_err(connect_error)?;
+    tcp.set_nodelay(true).map_err(connect_error)?;
+    Ok(match tls {
+        Some(tls) => Stream::Tls(Box::new(tls.connect(addr, tcp).await?)),
+        None => Stream::Plain(tcp),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener that accepts and never speaks: TLS toward it must end at the deadline.
+    #[tokio::test]
+    async fn a_tls_handshake_with_a_silent_peer_ends_at_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let silent = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(socket);
+        });
+        let tls = TlsSettings::from_files(&super::super::tls::TlsFiles::default()).unwrap();
+        let started = std::time::Instant::now();
+        let result = dial(&addr, Some(&tls), Duration::from_millis(300)).await;
+        let err = result.err().expect("a silent peer cannot complete a handshake");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(err.to_string().contains("TLS handshake did not finish"), "{err}");
+        silent.abort();
+    }
+}
