@@ -257,3 +257,79 @@ fn data_deleted_under_the_position_is_reported_with_its_gap_then_handled_per_pol
         "{log}"
     );
 }
+
+fn refusal_config(source: &str, target: &str, metrics: &str, policy: &str) -> String {
+    let source = source.replace(',', "\", \"");
+    format!(
+        "[metrics]\nlisten = \"{metrics}\"\n\n[clusters.src]\nbootstrap = [\"{source}\"]\n\
+         [clusters.dst]\nbootstrap = [\"{target}\"]\n\n\
+         [[mirror]]\nname = \"refused\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.refused\"]\n\
+         heartbeat_interval_ms = 0\non_partition_error = \"{policy}\"\n"
+    )
+}
+
+/// The target refuses the first produce with MESSAGE_TOO_LARGE, which no retry fixes:
+/// that partition stops with one log line and is named in `/readyz`, the others are
+/// copied whole, and a restart of the flow copies the stopped one too.
+#[test]
+fn a_partition_the_target_refuses_for_good_stops_alone_and_says_so() {
+    let mut source = MockCluster::start(3);
+    let mut target = MockCluster::start(1);
+    source.command("topic f.refused 4");
+    produce_records(&source.bootstrap, "f.refused", 0, 2000, "lz4", "confluent");
+    target.command("errors 0 10 1");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let config = refusal_config(&source.bootstrap, &target.bootstrap, &metrics, "stop_partition");
+    let path = write_config("refused", &config);
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    let got = consume_within(&target.bootstrap, &["f.refused"], 1500, "read_committed", 15);
+    let mut per_partition = [0usize; 4];
+    got.iter().for_each(|r| per_partition[r.p as usize] += 1);
+    let stopped: Vec<usize> = (0..4).filter(|p| per_partition[*p] == 0).collect();
+    assert_eq!(stopped.len(), 1, "one partition refused, the others whole: {per_partition:?}");
+    assert_eq!(per_partition.iter().sum::<usize>(), 1500, "{per_partition:?}");
+
+    let text = crate::metrics::scrape_until(&metrics, "one stopped partition", |t| {
+        crate::metrics::sum(t, "strait_mirror_partitions_stopped", &["flow=\"refused\""]) == 1.0
+    });
+    assert_eq!(crate::metrics::sum(&text, "strait_mirror_up", &["flow=\"refused\""]), 0.0);
+    let (status, body) = crate::metrics::get(&metrics, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(&format!("f.refused/{} stopped", stopped[0])), "{body}");
+    assert!(body.contains("MessageTooLarge"), "{body}");
+    // Seen for a while: the refusal is logged once, not once a round.
+    std::thread::sleep(Duration::from_secs(2));
+    let log = strait.log_text();
+    assert_eq!(log.matches("partition stopped").count(), 1, "{log}");
+    assert!(strait.stop().success());
+
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    let got = consume_within(&target.bootstrap, &["f.refused"], 2000, "read_committed", 15);
+    assert_complete(&got, 2000, 4);
+    assert!(strait.stop().success());
+}
+
+/// With `on_partition_error = "stop_flow"` the same refusal stops the flow, and `strait
+/// run`, having nothing left to run, exits non-zero naming it.
+#[test]
+fn with_stop_flow_a_refusal_stops_the_flow_and_the_process_says_why() {
+    let source = MockCluster::start(1);
+    let mut target = MockCluster::start(1);
+    produce_records(&source.bootstrap, "f.refused", 0, 100, "lz4", "confluent");
+    target.command("errors 0 10 1");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let config = refusal_config(&source.bootstrap, &target.bootstrap, &metrics, "stop_flow");
+    let path = write_config("refused-flow", &config);
+    let mut strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = strait.exited() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "strait still runs: {}", strait.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = strait.log_text();
+    assert!(log.contains("stopped with an error") && log.contains("MessageTooLarge"), "{log}");
+}

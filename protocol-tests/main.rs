@@ -20,3 +20,4 @@ mod proxy_faults;
 mod proxy_leaders;
 mod reload;
 mod security;
+mod stalls;

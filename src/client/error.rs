@@ -30,6 +30,7 @@ impl std::fmt::Display for KafkaCode {
 }
 
 pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+pub const CORRUPT_MESSAGE: i16 = 2;
 pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;

@@ -10,6 +10,7 @@ use super::Endpoint;
 
 const MAX_HEAD: usize = 8 * 1024;
 const READ_DEADLINE: Duration = Duration::from_secs(5);
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -65,8 +66,13 @@ pub async fn answer(mut stream: TcpStream, endpoint: &Endpoint) {
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    // A scraper that stops reading must not keep its slot: the answer goes out within a
+    // deadline or the connection is dropped.
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(WRITE_DEADLINE, write).await;
 }
 
 #[cfg(test)]

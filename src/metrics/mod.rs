@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::mirror::metrics::{FlowLabels, MirrorMetrics};
 use crate::proxy::metrics::{labels, ProxyMetrics};
@@ -102,22 +103,26 @@ pub async fn serve(
         .await
         .map_err(|source| MetricsError::Bind { addr, source })?;
     tracing::info!(%addr, "metrics endpoint listening (/metrics, /healthz, /readyz)");
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     Ok(tokio::spawn(async move {
+        // Each scrape is a task of this one, which ends them all when it ends; the set's
+        // size is the connection limit.
+        let mut scrapes = JoinSet::new();
         while !*shutdown.borrow() {
+            while scrapes.try_join_next().is_some() {}
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = shutdown.changed() => continue,
             };
-            let Ok((stream, _)) = accepted else { continue };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let Ok((stream, _)) = accepted else {
+                // Out of file descriptors, most likely: wait before the next try.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
+            if scrapes.len() >= MAX_CONNECTIONS {
+                continue;
+            }
             let endpoint = endpoint.clone();
-            tokio::spawn(async move {
-                http::answer(stream, &endpoint).await;
-                drop(slot);
-            });
+            scrapes.spawn(async move { http::answer(stream, &endpoint).await });
         }
     }))
 }

@@ -9,12 +9,13 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::client::error::{
-    DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
+    CORRUPT_MESSAGE, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
 };
 use crate::client::produce::{produce_pipelined, MAX_IN_FLIGHT};
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::config::CorruptPolicy;
+use crate::mirror::retry::{Backoff, LogThrottle};
 use crate::wire::batch::{patch, Batch, PatchedBatch, ProducerStamp};
 use crate::wire::codec::Compression;
 use crate::wire::rebuild::{needs_record_rewrite, rebuild, Target};
@@ -112,7 +113,9 @@ pub fn stamp_all(
 }
 
 /// Longest pause between produce retries: a recovered target is back in use within it.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A produce failure that repeats is logged at most once per this interval.
+const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// Why a window of produce requests stopped short.
 enum Stop {
@@ -130,6 +133,9 @@ fn classify_code(topic: &str, partition: i32, code: i16, message: Option<String>
         OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID | INVALID_PRODUCER_EPOCH => {
             Stop::Fail(ForwardError::Fenced(detail))
         }
+        // Kafka calls a corrupt message retriable, for bytes damaged on the way; strait
+        // would send the same bytes again, and the target refuse them again.
+        CORRUPT_MESSAGE => Stop::Fail(ForwardError::Refused(detail)),
         _ if kafka.is_retriable() => Stop::Retry(detail),
         _ => Stop::Fail(ForwardError::Refused(detail)),
     }
@@ -189,7 +195,8 @@ async fn send_window(
 }
 
 /// Produces one partition's batches in order, retrying retriable failures with the same
-/// sequences until the target acknowledged every batch.
+/// sequences, with back-off and jitter, until the target acknowledged every batch. A
+/// failure that repeats is logged once per `LOG_EVERY`, with how many were left out.
 pub async fn produce_acked(
     target: Arc<Cluster>,
     topic: &str,
@@ -199,20 +206,26 @@ pub async fn produce_acked(
     retries: &Counter,
 ) -> Result<(), ForwardError> {
     let mut done = 0;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
+    let mut throttle = LogThrottle::new(LOG_EVERY);
     while done < batches.len() {
         let window = &batches[done..batches.len().min(done + MAX_IN_FLIGHT)];
         let (acked, stop) = send_window(&target, topic, partition, window, timeout_ms).await;
         done += acked;
         let problem = match stop {
-            None => continue,
+            None => {
+                backoff.reset();
+                continue;
+            }
             Some(Stop::Fail(e)) => return Err(e),
             Some(Stop::Retry(problem)) => problem,
         };
         retries.inc();
-        tracing::warn!(cluster = target.name(), %topic, partition, %problem, retry_in = ?backoff, "produce failed, retrying");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let pause = backoff.pause();
+        if let Some(suppressed) = throttle.allow() {
+            tracing::warn!(cluster = target.name(), %topic, partition, %problem, retry_in = ?pause, suppressed, "produce failed, retrying");
+        }
+        tokio::time::sleep(pause).await;
         if let Err(e) = target.refresh(Some(&[topic.to_owned()])).await {
             tracing::debug!(error = %e, "metadata refresh failed");
         }

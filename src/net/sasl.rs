@@ -123,6 +123,10 @@ fn attribute(message: &str, key: char) -> Option<&str> {
         .find_map(|part| part.strip_prefix(key).and_then(|p| p.strip_prefix('=')))
 }
 
+/// The most PBKDF2 iterations a server may ask for: Kafka's own limit for SCRAM
+/// credentials. A server asking for more would make each login cost seconds of CPU.
+pub const MAX_ITERATIONS: u32 = 16_384;
+
 /// The client side of SCRAM, given the server's first message: returns the client's
 /// final message and the server signature to expect.
 pub fn scram_client_final(
@@ -142,6 +146,11 @@ pub fn scram_client_final(
     let client_nonce = attribute(client_first_bare, 'r').ok_or("no client nonce")?;
     if !nonce.starts_with(client_nonce) {
         return Err("server nonce does not extend ours".into());
+    }
+    if iterations > MAX_ITERATIONS {
+        return Err(format!(
+            "the server asks for {iterations} iterations, more than Kafka's limit of {MAX_ITERATIONS}: refused, since each costs CPU time"
+        ));
     }
     let iterations = std::num::NonZeroU32::new(iterations).ok_or("iteration count 0")?;
     let mut salted = vec![0u8; h.len];
@@ -175,8 +184,14 @@ async fn scram(conn: &Connection, config: &SaslConfig) -> Result<(), NetError> {
     let client_first_bare = format!("n={},r={}", scram_escape(&config.username), B64.encode(raw));
     let server_first = exchange(conn, m, format!("n,,{client_first_bare}").into_bytes()).await?;
     let server_first = String::from_utf8_lossy(&server_first).into_owned();
-    let (client_final, expected) = scram_client_final(m, &config.password, &client_first_bare, &server_first)
-        .map_err(|e| sasl_error(conn, m, e))?;
+    // The key derivation is thousands of hash rounds: off the async workers, so the
+    // other connections' tasks keep running meanwhile.
+    let password = config.password.clone();
+    let bare = client_first_bare.clone();
+    let derived = tokio::task::spawn_blocking(move || scram_client_final(m, &password, &bare, &server_first))
+        .await
+        .map_err(|e| sasl_error(conn, m, format!("key derivation failed: {e}")))?;
+    let (client_final, expected) = derived.map_err(|e| sasl_error(conn, m, e))?;
     let server_final = exchange(conn, m, client_final.into_bytes()).await?;
     let server_final = String::from_utf8_lossy(&server_final).into_owned();
     if let Some(err) = attribute(&server_final, 'e') {
@@ -208,6 +223,16 @@ mod tests {
             "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
         );
         assert_eq!(B64.encode(sig), "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+    }
+
+    #[test]
+    fn an_iteration_count_beyond_kafkas_limit_is_refused() {
+        let first = "n=user,r=abc";
+        let at = |i: u32| format!("r=abcdef,s=W22ZaJ0SNY7soEsUEjb6gQ==,i={i}");
+        assert!(scram_client_final(Mechanism::ScramSha256, "pw", first, &at(MAX_ITERATIONS)).is_ok());
+        let refused = scram_client_final(Mechanism::ScramSha256, "pw", first, &at(MAX_ITERATIONS + 1));
+        assert!(refused.unwrap_err().contains("Kafka's limit"));
+        assert!(scram_client_final(Mechanism::ScramSha256, "pw", first, &at(u32::MAX)).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::admin;
 use crate::client::error::UNKNOWN_TOPIC_OR_PARTITION;
-use crate::client::offsets::{list_offset, EARLIEST, LATEST};
+use crate::client::offsets::{EARLIEST, LATEST};
 use crate::client::Metadata;
 use crate::config::StartChoice;
 use crate::mirror::in_flight::Key;
@@ -205,21 +205,24 @@ impl Flow {
             .await
             .map_err(|e| self.err(e))?;
         for p in new {
-            let position = match committed.get(&(target_topic.to_owned(), p)) {
-                Some(offset) => *offset,
+            let key = (source_topic.to_owned(), p);
+            let mut state = PartitionState::new(target_topic, -1);
+            match committed.get(&(target_topic.to_owned(), p)) {
+                Some(offset) => {
+                    tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");
+                    state.position = *offset;
+                    state.fetch_position = *offset;
+                }
                 None => {
                     let at = match self.cfg.start {
                         StartChoice::Latest if !self.started => LATEST,
                         _ => EARLIEST,
                     };
-                    list_offset(&self.source, source_topic, p, at)
-                        .await
-                        .map_err(|e| self.err(e))?
+                    state.starting = true;
+                    self.starts.spawn(self.source.clone(), self.cfg.name.clone(), key.clone(), at);
                 }
-            };
-            tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position, resumed = committed.contains_key(&(target_topic.to_owned(), p)), "partition assigned");
-            let state = PartitionState::new(target_topic, position);
-            self.partitions.insert((source_topic.to_owned(), p), state);
+            }
+            self.partitions.insert(key, state);
         }
         Ok(())
     }

@@ -44,7 +44,8 @@ impl Drop for DownOnDrop {
 pub(super) struct Health {
     stuck_after: Duration,
     progress_every: Option<Duration>,
-    checked: Instant,
+    /// When health was last judged; `None` until the first time, which is at once.
+    checked: Option<Instant>,
     /// Since the last progress line.
     line_at: Instant,
     records: u64,
@@ -62,7 +63,7 @@ impl Health {
         Health {
             stuck_after: Duration::from_secs(cfg.stuck_after_secs),
             progress_every: (cfg.progress_log_secs > 0).then(|| Duration::from_secs(cfg.progress_log_secs)),
-            checked: now,
+            checked: None,
             line_at: now,
             records: 0,
             bytes: 0,
@@ -164,16 +165,16 @@ impl Flow {
     /// Judges every partition, at most once a second: sets the flow's `up`, its stuck and
     /// stopped counts and the problems `/readyz` names; writes the progress line.
     pub(super) fn check_health(&mut self) {
-        if self.health.checked.elapsed() < CHECK_EVERY {
+        if self.health.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
             return;
         }
-        self.health.checked = Instant::now();
+        self.health.checked = Some(Instant::now());
         let stuck_after = self.health.stuck_after;
         let mut problems = Vec::new();
         let (mut stuck, mut stopped, mut lag) = (0i64, 0i64, 0i64);
         for ((topic, partition), state) in self.partitions.iter_mut() {
             lag += state.lag();
-            if state.lag() == 0 {
+            if state.lag() == 0 && !state.starting {
                 state.progressed = Instant::now();
             }
             if let Some(why) = &state.stopped {
@@ -185,11 +186,12 @@ impl Flow {
             let now_stuck = idle >= stuck_after;
             if now_stuck {
                 stuck += 1;
-                problems.push(format!(
-                    "{topic}/{partition} stuck: lag {}, no progress for {}s",
-                    state.lag(),
-                    idle.as_secs()
-                ));
+                let lag = state.lag();
+                let secs = idle.as_secs();
+                problems.push(match state.starting {
+                    true => format!("{topic}/{partition} not started: its start offset not found for {secs}s"),
+                    false => format!("{topic}/{partition} stuck: lag {lag}, no progress for {secs}s"),
+                });
             }
             if now_stuck != state.stuck {
                 state.stuck = now_stuck;

@@ -29,10 +29,12 @@ mod fetching;
 mod forwarding;
 mod health;
 mod refresh;
+mod starting;
 
 use fetching::{Fetched, Fetches};
 use health::Health;
 use refresh::Refresh;
+use starting::Starts;
 
 struct PartitionState {
     target_topic: String,
@@ -46,6 +48,8 @@ struct PartitionState {
     in_flight: bool,
     /// Whether a fetch that includes this partition is under way.
     fetching: bool,
+    /// Whether its first position is still being looked up on the source.
+    starting: bool,
     /// The source's high watermark as last seen; -1 before the first look.
     high_watermark: i64,
     /// When the partition last advanced, or was seen with nothing left to copy.
@@ -70,6 +74,7 @@ impl PartitionState {
             held: Held::default(),
             in_flight: false,
             fetching: false,
+            starting: false,
             high_watermark: -1,
             progressed: now,
             fetched: now,
@@ -94,7 +99,7 @@ impl PartitionState {
 
     /// Whether it can be fetched now.
     fn fetchable(&self, now: Instant) -> bool {
-        !self.in_flight && !self.fetching && self.stopped.is_none() && self.retry.as_ref().map_or(true, |r| r.1 <= now)
+        !self.in_flight && !self.fetching && !self.starting && self.stopped.is_none() && self.retry.as_ref().map_or(true, |r| r.1 <= now)
     }
 }
 
@@ -109,6 +114,7 @@ pub struct Flow {
     forwards: InFlight,
     fetches: Fetches,
     refresh: Refresh,
+    starts: Starts,
     health: Health,
     metrics: MirrorMetrics,
     /// Set after the first discovery: partitions seen later were born after the flow
@@ -135,6 +141,7 @@ enum Event {
     Forwarded(Result<Vec<super::in_flight::Forwarded>, String>),
     Refreshed(refresh::Done),
     Probed(health::Probed),
+    Started(starting::Started),
     Tick,
 }
 
@@ -182,6 +189,7 @@ impl Flow {
                 done = self.forwards.finished(true), if !self.forwards.is_empty() => Event::Forwarded(done),
                 Some(done) = self.refresh.next() => Event::Refreshed(done),
                 Some(done) = self.health.next_probe() => Event::Probed(done),
+                Some(done) = self.starts.next() => Event::Started(done),
                 _ = tokio::time::sleep(TICK) => Event::Tick,
                 _ = shutdown.changed() => Event::Tick,
             };
@@ -209,6 +217,11 @@ impl Flow {
                 self.on_probed(probed);
                 Ok(())
             }
+            Event::Started(Ok((key, position))) => {
+                self.on_started(key, position);
+                Ok(())
+            }
+            Event::Started(Err(e)) => Err(self.panicked("a partition's start lookup", &e)),
             Event::Tick => Ok(()),
         }
     }
@@ -269,6 +282,7 @@ impl Flow {
             filter: TopicFilter::new(&cfg),
             health: Health::new(&cfg),
             refresh: Refresh::new(),
+            starts: Starts::default(),
             fetches: Fetches::default(),
             cfg,
             source,
