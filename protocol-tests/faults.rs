@@ -286,13 +286,20 @@ fn a_partition_the_target_refuses_for_good_stops_alone_and_says_so() {
     let mut per_partition = [0usize; 4];
     got.iter().for_each(|r| per_partition[r.p as usize] += 1);
     let stopped: Vec<usize> = (0..4).filter(|p| per_partition[*p] == 0).collect();
-    assert_eq!(stopped.len(), 1, "one partition refused, the others whole: {per_partition:?}");
+    assert_eq!(
+        stopped.len(),
+        1,
+        "one partition refused, the others whole: {per_partition:?}"
+    );
     assert_eq!(per_partition.iter().sum::<usize>(), 1500, "{per_partition:?}");
 
     let text = crate::metrics::scrape_until(&metrics, "one stopped partition", |t| {
         crate::metrics::sum(t, "strait_mirror_partitions_stopped", &["flow=\"refused\""]) == 1.0
     });
-    assert_eq!(crate::metrics::sum(&text, "strait_mirror_up", &["flow=\"refused\""]), 0.0);
+    assert_eq!(
+        crate::metrics::sum(&text, "strait_mirror_up", &["flow=\"refused\""]),
+        0.0
+    );
     let (status, body) = crate::metrics::get(&metrics, "/readyz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains(&format!("f.refused/{} stopped", stopped[0])), "{body}");
@@ -326,10 +333,99 @@ fn with_stop_flow_a_refusal_stops_the_flow_and_the_process_says_why() {
         if let Some(status) = strait.exited() {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "strait still runs: {}", strait.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "strait still runs: {}",
+            strait.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(!status.success());
     let log = strait.log_text();
-    assert!(log.contains("stopped with an error") && log.contains("MessageTooLarge"), "{log}");
+    assert!(
+        log.contains("stopped with an error") && log.contains("MessageTooLarge"),
+        "{log}"
+    );
+}
+
+/// While a target partition's leader is away, its forward cannot finish and the
+/// partition is not fetched; its lag must still follow the source (asked for on its
+/// own), and the flow must call it stuck, until the leader is back.
+#[test]
+fn a_stuck_partition_keeps_its_lag_measured_and_is_reported_until_it_moves_again() {
+    let mut source = MockCluster::start(1);
+    let mut target = MockCluster::start(3);
+    source.command("topic f.lag 4");
+    target.command("topic f.lag 4");
+    for p in 0..4 {
+        target.command(&format!("leader f.lag {p} {}", if p == 0 { 3 } else { 1 }));
+    }
+    target.command("coordinator strait.lagging 1");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[metrics]\nlisten = \"{metrics}\"\n\n[clusters.src]\nbootstrap = [\"{}\"]\n\
+         [clusters.dst]\nbootstrap = [\"{}\"]\nrequest_timeout_ms = 5000\n\n\
+         [[mirror]]\nname = \"lagging\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.lag\"]\n\
+         heartbeat_interval_ms = 0\nstuck_after_secs = 3\n",
+        source.bootstrap,
+        target.bootstrap.replace(',', "\", \"")
+    );
+    let path = write_config("lagging", &config);
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    produce_records(&source.bootstrap, "f.lag", 0, 400, "lz4", "confluent");
+    assert_eq!(consume(&target.bootstrap, &["f.lag"], 400, "read_committed").len(), 400);
+
+    target.command("down 3");
+    for wave in 0..3 {
+        produce_records(&source.bootstrap, "f.lag", 400 + wave * 400, 400, "lz4", "confluent");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // 300 records of partition 0 are not on the target; the source has them all.
+    let p0 = ["flow=\"lagging\"", "topic=\"f.lag\"", "partition=\"0\""];
+    let text = crate::metrics::scrape_until(&metrics, "partition 0's lag from the source", |t| {
+        crate::metrics::sum(t, "strait_mirror_lag_offsets", &p0) >= 300.0
+    });
+    assert_eq!(
+        crate::metrics::sum(&text, "strait_mirror_partitions_stuck", &["flow=\"lagging\""]),
+        1.0
+    );
+    let (status, body) = crate::metrics::get(&metrics, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("f.lag/0 stuck"), "{body}");
+    assert!(strait.log_shows("partition stuck"));
+
+    target.command("up 3");
+    let got = consume_within(&target.bootstrap, &["f.lag"], 1600, "read_committed", 40);
+    assert_complete(&got, 1600, 4);
+    crate::metrics::scrape_until(&metrics, "no partition stuck", |t| {
+        crate::metrics::sum(t, "strait_mirror_partitions_stuck", &["flow=\"lagging\""]) == 0.0
+            && crate::metrics::sum(t, "strait_mirror_lag_offsets", &p0) == 0.0
+    });
+    assert_eq!(crate::metrics::get(&metrics, "/readyz").0, 200);
+    assert!(strait.stop().success());
+}
+
+/// A panic in a forward (a test-only switch makes the process's third forward panic)
+/// is the flow's error: logged, and the flow restarted from its committed progress.
+#[test]
+fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    produce_records(&source.bootstrap, "f.panic", 0, 2000, "lz4", "confluent");
+    let config = format!(
+        "[clusters.src]\nbootstrap = [\"{}\"]\n[clusters.dst]\nbootstrap = [\"{}\"]\n\n\
+         [[mirror]]\nname = \"panics\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.panic\"]\n\
+         heartbeat_interval_ms = 0\n",
+        source.bootstrap, target.bootstrap
+    );
+    let path = write_config("panics", &config);
+    let strait = Strait::start_with_env(
+        &["run", "--config", path.to_str().unwrap()],
+        &[("STRAIT_TEST_PANIC_AT_FORWARD", "3")],
+    );
+    let got = consume_within(&target.bootstrap, &["f.panic"], 2000, "read_committed", 20);
+    assert_complete(&got, 2000, 4);
+    assert!(strait.log_shows("a forward panicked"), "{}", strait.log_text());
+    assert!(strait.log_shows("restarting from its committed progress"));
+    assert!(strait.stop().success());
 }

@@ -62,7 +62,9 @@ fn read_frame(from: &mut TcpStream) -> Option<Vec<u8>> {
 /// until the client goes.
 fn hold(mut client: TcpStream, silence: Silence, real: &str) {
     if let Silence::AfterApiVersions = silence {
-        let Ok(mut broker) = TcpStream::connect(real) else { return };
+        let Ok(mut broker) = TcpStream::connect(real) else {
+            return;
+        };
         let Some(request) = read_frame(&mut client) else { return };
         broker.write_all(&request).unwrap();
         let Some(answer) = read_frame(&mut broker) else { return };
@@ -108,7 +110,11 @@ fn silent_broker_holds_back_only_its_partitions(silence: Silence) {
     for r in &got {
         per_partition[r.p as usize] += 1;
     }
-    assert_eq!(per_partition, [500, 500, 0, 500], "the healthy brokers' partitions, all of them");
+    assert_eq!(
+        per_partition,
+        [500, 500, 0, 500],
+        "the healthy brokers' partitions, all of them"
+    );
     assert!(silent.accepted() > 0, "strait never dialled the silent broker");
     eprintln!("healthy partitions copied in {took:?} beside a silent broker");
 

@@ -11,9 +11,9 @@ use super::error::{ClientError, KafkaCode, TOPIC_ALREADY_EXISTS};
 use super::Cluster;
 
 /// kafka-protocol encodes CreateTopics from v2 on, and Kafka 4 answers nothing older.
-const CREATE_TOPICS: (i16, i16) = (2, 7);
-const CREATE_PARTITIONS: (i16, i16) = (0, 3);
-const DESCRIBE_CONFIGS: (i16, i16) = (1, 4);
+pub(crate) const CREATE_TOPICS: (i16, i16) = (2, 7);
+pub(crate) const CREATE_PARTITIONS: (i16, i16) = (0, 3);
+pub(crate) const DESCRIBE_CONFIGS: (i16, i16) = (1, 4);
 const TOPIC_RESOURCE: i8 = 2;
 /// Config source: set on the topic itself (not a broker or default value).
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
@@ -42,6 +42,30 @@ pub async fn create_topic(
     let version = conn
         .pick_version(kafka_protocol::messages::ApiKey::CreateTopics, CREATE_TOPICS)
         .map_err(|e| cluster.net_error(e))?;
+    let request = create_topics_request(name, partitions, replication, configs, version);
+    let response = conn
+        .request(&request, version)
+        .await
+        .map_err(|e| cluster.net_error(e))?;
+    let Some(r) = response.topics.into_iter().next() else {
+        return Ok(false);
+    };
+    match r.error_code {
+        0 => Ok(true),
+        TOPIC_ALREADY_EXISTS => Ok(false),
+        code => Err(kafka_error(cluster, "CreateTopics", name, code, r.error_message)),
+    }
+}
+
+/// Below v4 a broker needs an explicit replication factor: 1 then stands for "the
+/// target's default" of later versions.
+pub(crate) fn create_topics_request(
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(String, String)],
+    version: i16,
+) -> CreateTopicsRequest {
     let replication = if replication < 0 && version < 4 { 1 } else { replication };
     let topic = CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_string(name.to_owned())))
@@ -57,33 +81,24 @@ pub async fn create_topic(
                 })
                 .collect(),
         );
-    let request = CreateTopicsRequest::default()
+    CreateTopicsRequest::default()
         .with_topics(vec![topic])
-        .with_timeout_ms(30_000);
-    let response = conn
-        .request(&request, version)
-        .await
-        .map_err(|e| cluster.net_error(e))?;
-    let Some(r) = response.topics.into_iter().next() else {
-        return Ok(false);
-    };
-    match r.error_code {
-        0 => Ok(true),
-        TOPIC_ALREADY_EXISTS => Ok(false),
-        code => Err(kafka_error(cluster, "CreateTopics", name, code, r.error_message)),
-    }
+        .with_timeout_ms(30_000)
+}
+
+pub(crate) fn create_partitions_request(name: &str, count: i32) -> CreatePartitionsRequest {
+    CreatePartitionsRequest::default()
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+            .with_count(count)])
+        .with_timeout_ms(30_000)
 }
 
 /// Raises a topic's partition count to `count`.
 pub async fn create_partitions(cluster: &Cluster, name: &str, count: i32) -> Result<(), ClientError> {
     let conn = cluster.controller().await?;
-    let request = CreatePartitionsRequest::default()
-        .with_topics(vec![CreatePartitionsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(name.to_owned())))
-            .with_count(count)])
-        .with_timeout_ms(30_000);
     let (response, _) = conn
-        .request_best(&request, CREATE_PARTITIONS)
+        .request_best(&create_partitions_request(name, count), CREATE_PARTITIONS)
         .await
         .map_err(|e| cluster.net_error(e))?;
     for r in response.results {
@@ -95,15 +110,18 @@ pub async fn create_partitions(cluster: &Cluster, name: &str, count: i32) -> Res
     Ok(())
 }
 
+pub(crate) fn describe_configs_request(name: &str) -> DescribeConfigsRequest {
+    DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+        .with_resource_type(TOPIC_RESOURCE)
+        .with_resource_name(StrBytes::from_string(name.to_owned()))
+        .with_configuration_keys(None)])
+}
+
 /// The configs set on the topic itself, as (name, value).
 pub async fn topic_configs(cluster: &Cluster, name: &str) -> Result<Vec<(String, String)>, ClientError> {
     let conn = cluster.any_connection().await?;
-    let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(TOPIC_RESOURCE)
-        .with_resource_name(StrBytes::from_string(name.to_owned()))
-        .with_configuration_keys(None)]);
     let (response, _) = conn
-        .request_best(&request, DESCRIBE_CONFIGS)
+        .request_best(&describe_configs_request(name), DESCRIBE_CONFIGS)
         .await
         .map_err(|e| cluster.net_error(e))?;
     let mut out = Vec::new();
@@ -136,10 +154,12 @@ pub async fn can_create_topics(cluster: &Cluster) -> Result<bool, ClientError> {
 /// create topics by API. The partition count is then the cluster's default.
 pub async fn auto_create_topic(cluster: &Cluster, name: &str) -> Result<(), ClientError> {
     let conn = cluster.any_connection().await?;
-    let request = super::metadata::request(Some(&[name.to_owned()])).with_allow_auto_topic_creation(true);
-    conn.request_best(&request, super::metadata::VERSIONS)
-        .await
-        .map_err(|e| cluster.net_error(e))?;
+    let topics = [name.to_owned()];
+    conn.request_built(super::metadata::VERSIONS, |v| {
+        super::metadata::request(Some(&topics), v, true)
+    })
+    .await
+    .map_err(|e| cluster.net_error(e))?;
     Ok(())
 }
 

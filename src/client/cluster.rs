@@ -115,7 +115,7 @@ impl Cluster {
     pub async fn refresh(&self, topics: Option<&[String]>) -> Result<Arc<Metadata>, ClientError> {
         let conn = self.any_connection().await?;
         let (response, _) = conn
-            .request_best(&metadata::request(topics), metadata::VERSIONS)
+            .request_built(metadata::VERSIONS, |v| metadata::request(topics, v, false))
             .await
             .map_err(|e| self.net_error(e))?;
         let fresh = Metadata::from_response(response);

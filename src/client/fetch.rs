@@ -32,7 +32,7 @@ pub struct FetchOptions {
     pub isolation: Isolation,
 }
 
-fn request(specs: &[FetchSpec], o: &FetchOptions) -> FetchRequest {
+pub(crate) fn request(specs: &[FetchSpec], o: &FetchOptions) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
     for spec in specs {
         let partition = FetchPartition::default()

@@ -14,9 +14,9 @@ use super::error::{ClientError, KafkaCode};
 use super::Cluster;
 use crate::net::Connection;
 
-const FIND_COORDINATOR: (i16, i16) = (0, 3);
-const OFFSET_COMMIT: (i16, i16) = (2, 7);
-const OFFSET_FETCH: (i16, i16) = (1, 7);
+pub(crate) const FIND_COORDINATOR: (i16, i16) = (0, 3);
+pub(crate) const OFFSET_COMMIT: (i16, i16) = (2, 7);
+pub(crate) const OFFSET_FETCH: (i16, i16) = (1, 7);
 
 fn kafka_error(
     cluster: &Cluster,
@@ -35,14 +35,17 @@ fn kafka_error(
     }
 }
 
+pub(crate) fn coordinator_request(group: &str) -> FindCoordinatorRequest {
+    FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_owned()))
+        .with_key_type(0)
+}
+
 /// The group coordinator's connection.
 pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>, ClientError> {
     let conn = cluster.any_connection().await?;
-    let request = FindCoordinatorRequest::default()
-        .with_key(StrBytes::from_string(group.to_owned()))
-        .with_key_type(0);
     let (response, _) = conn
-        .request_best(&request, FIND_COORDINATOR)
+        .request_best(&coordinator_request(group), FIND_COORDINATOR)
         .await
         .map_err(|e| cluster.net_error(e))?;
     if response.error_code != 0 {
@@ -67,30 +70,8 @@ pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> R
         return Ok(());
     }
     let conn = coordinator(cluster, group).await?;
-    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-    for p in positions {
-        let partition = OffsetCommitRequestPartition::default()
-            .with_partition_index(p.partition)
-            .with_committed_offset(p.offset)
-            .with_committed_leader_epoch(-1)
-            .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
-            Some(t) => t.partitions.push(partition),
-            None => topics.push(
-                OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(p.topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
-        .with_generation_id_or_member_epoch(-1)
-        .with_member_id(StrBytes::default())
-        .with_retention_time_ms(-1)
-        .with_topics(topics);
     let (response, _) = conn
-        .request_best(&request, OFFSET_COMMIT)
+        .request_best(&commit_request(group, positions), OFFSET_COMMIT)
         .await
         .map_err(|e| cluster.net_error(e))?;
     for p in &response.partitions {
@@ -107,6 +88,31 @@ pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> R
     Ok(())
 }
 
+pub(crate) fn commit_request(group: &str, positions: &[Position]) -> OffsetCommitRequest {
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for p in positions {
+        let partition = OffsetCommitRequestPartition::default()
+            .with_partition_index(p.partition)
+            .with_committed_offset(p.offset)
+            .with_committed_leader_epoch(-1)
+            .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(p.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::default())
+        .with_retention_time_ms(-1)
+        .with_topics(topics)
+}
+
 /// Committed offsets of `group` for the given partitions; absent ones are left out.
 pub async fn fetch(
     cluster: &Cluster,
@@ -114,22 +120,8 @@ pub async fn fetch(
     partitions: &[(String, i32)],
 ) -> Result<HashMap<(String, i32), i64>, ClientError> {
     let conn = coordinator(cluster, group).await?;
-    let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
-    for (topic, partition) in partitions {
-        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
-            Some(t) => t.partition_indexes.push(*partition),
-            None => topics.push(
-                OffsetFetchRequestTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(topic.clone())))
-                    .with_partition_indexes(vec![*partition]),
-            ),
-        }
-    }
-    let request = OffsetFetchRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
-        .with_topics(Some(topics));
     let (response, _) = conn
-        .request_best(&request, OFFSET_FETCH)
+        .request_best(&fetch_request(group, partitions), OFFSET_FETCH)
         .await
         .map_err(|e| cluster.net_error(e))?;
     if response.error_code != 0 {
@@ -151,4 +143,21 @@ pub async fn fetch(
         }
     }
     Ok(out)
+}
+
+pub(crate) fn fetch_request(group: &str, partitions: &[(String, i32)]) -> OffsetFetchRequest {
+    let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partition_indexes.push(*partition),
+            None => topics.push(
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                    .with_partition_indexes(vec![*partition]),
+            ),
+        }
+    }
+    OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
+        .with_topics(Some(topics))
 }

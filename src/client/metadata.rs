@@ -108,15 +108,19 @@ fn topic_meta(t: MetadataTopic) -> Option<(String, TopicMeta)> {
     Some((name, meta))
 }
 
-/// A request for the given topics, or all topics when `None`. Never creates topics.
-pub fn request(topics: Option<&[String]>) -> MetadataRequest {
+/// A request for the given topics, or all topics when `None`, at `version`. From v4 on
+/// it asks the broker not to create the topics; below, a broker creates them if its
+/// own config says so, and no request can prevent it.
+pub fn request(topics: Option<&[String]>, version: i16, auto_create: bool) -> MetadataRequest {
     let topics = topics.map(|names| {
         names
             .iter()
             .map(|n| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(n.clone())))))
             .collect()
     });
-    MetadataRequest::default()
-        .with_topics(topics)
-        .with_allow_auto_topic_creation(false)
+    let request = MetadataRequest::default().with_topics(topics);
+    match version >= 4 {
+        true => request.with_allow_auto_topic_creation(auto_create),
+        false => request,
+    }
 }

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod cluster;
 pub mod connections;
 pub mod error;
+#[cfg(test)]
+mod every_version;
 pub mod fetch;
 pub mod group_offsets;
 pub mod metadata;

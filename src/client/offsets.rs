@@ -9,13 +9,10 @@ use super::Cluster;
 
 pub const EARLIEST: i64 = -2;
 pub const LATEST: i64 = -1;
-const VERSIONS: (i16, i16) = (1, 7);
+pub(crate) const VERSIONS: (i16, i16) = (1, 7);
 
-/// The offset at `timestamp` (`EARLIEST` or `LATEST`) of a partition, asked of its leader.
-pub async fn list_offset(cluster: &Cluster, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
-    let leader = cluster.leader(topic, partition).await?;
-    let conn = cluster.broker(leader).await?;
-    let request = ListOffsetsRequest::default()
+pub(crate) fn request(topic: &str, partition: i32, timestamp: i64) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(0)
         .with_topics(vec![ListOffsetsTopic::default()
@@ -23,9 +20,15 @@ pub async fn list_offset(cluster: &Cluster, topic: &str, partition: i32, timesta
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
                 .with_current_leader_epoch(-1)
-                .with_timestamp(timestamp)])]);
+                .with_timestamp(timestamp)])])
+}
+
+/// The offset at `timestamp` (`EARLIEST` or `LATEST`) of a partition, asked of its leader.
+pub async fn list_offset(cluster: &Cluster, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+    let leader = cluster.leader(topic, partition).await?;
+    let conn = cluster.broker(leader).await?;
     let (response, _) = conn
-        .request_best(&request, VERSIONS)
+        .request_best(&request(topic, partition, timestamp), VERSIONS)
         .await
         .map_err(|e| cluster.net_error(e))?;
     let answer = response

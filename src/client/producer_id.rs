@@ -6,7 +6,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
 use super::error::{ClientError, KafkaCode};
 use super::Cluster;
 
-const VERSIONS: (i16, i16) = (0, 4);
+pub(crate) const VERSIONS: (i16, i16) = (0, 4);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerIdentity {
@@ -14,15 +14,19 @@ pub struct ProducerIdentity {
     pub epoch: i16,
 }
 
-pub async fn init_producer_id(cluster: &Cluster) -> Result<ProducerIdentity, ClientError> {
-    let conn = cluster.any_connection().await?;
-    let request = InitProducerIdRequest::default()
+/// An idempotent (not transactional) producer identity.
+pub(crate) fn request() -> InitProducerIdRequest {
+    InitProducerIdRequest::default()
         .with_transactional_id(None)
         .with_transaction_timeout_ms(-1)
         .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
+        .with_producer_epoch(-1)
+}
+
+pub async fn init_producer_id(cluster: &Cluster) -> Result<ProducerIdentity, ClientError> {
+    let conn = cluster.any_connection().await?;
     let (response, _) = conn
-        .request_best(&request, VERSIONS)
+        .request_best(&request(), VERSIONS)
         .await
         .map_err(|e| cluster.net_error(e))?;
     if response.error_code != 0 {

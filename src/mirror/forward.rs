@@ -9,7 +9,8 @@ use std::time::Duration;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::client::error::{
-    CORRUPT_MESSAGE, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
+    CORRUPT_MESSAGE, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER,
+    UNKNOWN_PRODUCER_ID,
 };
 use crate::client::produce::{produce_pipelined, MAX_IN_FLIGHT};
 use crate::client::producer_id::ProducerIdentity;

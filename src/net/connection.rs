@@ -234,6 +234,19 @@ impl Connection {
         Ok((self.request(request, version).await?, version))
     }
 
+    /// Sends a request built for the best version within `ours`, for requests whose
+    /// fields depend on the version (a field set that a version lacks cannot be encoded).
+    pub async fn request_built<R: Answered>(
+        &self,
+        ours: (i16, i16),
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<(R::Answer, i16), NetError> {
+        let key =
+            ApiKey::try_from(R::KEY).map_err(|_| self.wire_error(crate::wire::WireError::UnknownApiKey(R::KEY)))?;
+        let version = self.pick_version(key, ours)?;
+        Ok((self.request(&build(version), version).await?, version))
+    }
+
     pub fn wire_error(&self, source: crate::wire::WireError) -> NetError {
         NetError::Wire {
             broker: self.broker.to_string(),

@@ -219,7 +219,8 @@ impl Flow {
                         _ => EARLIEST,
                     };
                     state.starting = true;
-                    self.starts.spawn(self.source.clone(), self.cfg.name.clone(), key.clone(), at);
+                    self.starts
+                        .spawn(self.source.clone(), self.cfg.name.clone(), key.clone(), at);
                 }
             }
             self.partitions.insert(key, state);

@@ -99,7 +99,11 @@ impl PartitionState {
 
     /// Whether it can be fetched now.
     fn fetchable(&self, now: Instant) -> bool {
-        !self.in_flight && !self.fetching && !self.starting && self.stopped.is_none() && self.retry.as_ref().map_or(true, |r| r.1 <= now)
+        !self.in_flight
+            && !self.fetching
+            && !self.starting
+            && self.stopped.is_none()
+            && self.retry.as_ref().map_or(true, |r| r.1 <= now)
     }
 }
 

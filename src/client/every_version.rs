@@ -1,0 +1,78 @@
+//! Every request strait builds encodes at every version in the range it offers: a broker
+//! that supports only the oldest one must get a request, not an encoding error that
+//! stops every flow ("A field is set that is not available on the selected protocol
+//! version").
+
+use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::protocol::Request;
+
+use super::fetch::{FetchOptions, FetchSpec, Isolation};
+use super::group_offsets::{self, Position};
+use super::{admin, fetch, metadata, offsets, producer_id};
+use crate::wire::fetch::{MAX_VERSION as FETCH_MAX, MIN_VERSION as FETCH_MIN};
+use crate::wire::message::encode_request;
+
+fn encodes_at_every_version<R: Request>(what: &str, range: (i16, i16), build: impl Fn(i16) -> R) {
+    for version in range.0..=range.1 {
+        if let Err(e) = encode_request(&build(version), version, 7, "strait") {
+            panic!("{what} v{version} cannot be encoded: {e}");
+        }
+    }
+}
+
+#[test]
+fn every_request_strait_sends_encodes_at_every_version_it_may_choose() {
+    let topics = ["a".to_owned(), "b".to_owned()];
+    encodes_at_every_version("Metadata (all topics)", metadata::VERSIONS, |v| {
+        metadata::request(None, v, false)
+    });
+    encodes_at_every_version("Metadata (some topics)", metadata::VERSIONS, |v| {
+        metadata::request(Some(&topics), v, false)
+    });
+    encodes_at_every_version("Metadata (auto-create)", metadata::VERSIONS, |v| {
+        metadata::request(Some(&topics), v, true)
+    });
+    let spec = FetchSpec {
+        topic: "a".into(),
+        partition: 3,
+        offset: 42,
+    };
+    let options = FetchOptions {
+        max_wait_ms: 500,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        partition_max_bytes: 1 << 16,
+        isolation: Isolation::ReadCommitted,
+    };
+    encodes_at_every_version("Fetch", (FETCH_MIN, FETCH_MAX), |_| {
+        fetch::request(std::slice::from_ref(&spec), &options)
+    });
+    encodes_at_every_version("ListOffsets", offsets::VERSIONS, |_| offsets::request("a", 3, -2));
+    encodes_at_every_version("InitProducerId", producer_id::VERSIONS, |_| producer_id::request());
+    encodes_at_every_version("FindCoordinator", group_offsets::FIND_COORDINATOR, |_| {
+        group_offsets::coordinator_request("g")
+    });
+    let positions = [Position {
+        topic: "a".into(),
+        partition: 3,
+        offset: 42,
+        metadata: "m".into(),
+    }];
+    encodes_at_every_version("OffsetCommit", group_offsets::OFFSET_COMMIT, |_| {
+        group_offsets::commit_request("g", &positions)
+    });
+    encodes_at_every_version("OffsetFetch", group_offsets::OFFSET_FETCH, |_| {
+        group_offsets::fetch_request("g", &[("a".into(), 3)])
+    });
+    let configs = [("retention.ms".to_owned(), "1000".to_owned())];
+    encodes_at_every_version("CreateTopics", admin::CREATE_TOPICS, |v| {
+        admin::create_topics_request("a", 4, -1, &configs, v)
+    });
+    encodes_at_every_version("CreatePartitions", admin::CREATE_PARTITIONS, |_| {
+        admin::create_partitions_request("a", 8)
+    });
+    encodes_at_every_version("DescribeConfigs", admin::DESCRIBE_CONFIGS, |_| {
+        admin::describe_configs_request("a")
+    });
+    encodes_at_every_version("ApiVersions", (0, 3), |_| ApiVersionsRequest::default());
+}
