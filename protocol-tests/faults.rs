@@ -429,3 +429,45 @@ fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() 
     assert!(strait.log_shows("restarting from its committed progress"));
     assert!(strait.stop().success());
 }
+
+/// A source topic deleted under a flow is dropped from it (log line, metric series
+/// gone); created again under the same name, it is a new topic, copied from its
+/// beginning, not from the old one's progress.
+#[test]
+fn a_deleted_source_topic_is_dropped_and_its_recreation_is_copied_from_its_start() {
+    let mut source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    source.command("topic f.gone 4");
+    produce_records(&source.bootstrap, "f.gone", 0, 400, "lz4", "confluent");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[metrics]\nlisten = \"{metrics}\"\n\n[clusters.src]\nbootstrap = [\"{}\"]\n\
+         [clusters.dst]\nbootstrap = [\"{}\"]\n\n\
+         [[mirror]]\nname = \"gone\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.gone\"]\n\
+         heartbeat_interval_ms = 0\ntopic_refresh_secs = 1\n",
+        source.bootstrap, target.bootstrap
+    );
+    let path = write_config("gone", &config);
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(
+        consume(&target.bootstrap, &["f.gone"], 400, "read_committed").len(),
+        400
+    );
+    let lag = ["flow=\"gone\"", "topic=\"f.gone\""];
+    crate::metrics::scrape_until(&metrics, "the topic's lag series", |t| t.contains("topic=\"f.gone\""));
+
+    source.command("delete f.gone");
+    assert!(strait.log_shows("source topic deleted"), "{}", strait.log_text());
+    crate::metrics::scrape_until(&metrics, "no series of the deleted topic", |t| {
+        !t.lines()
+            .any(|l| l.starts_with("strait_mirror_lag_offsets") && lag.iter().all(|w| l.contains(w)))
+    });
+
+    source.command("topic f.gone 4");
+    produce_records(&source.bootstrap, "f.gone", 1000, 200, "lz4", "confluent");
+    let got = consume_within(&target.bootstrap, &["f.gone"], 600, "read_committed", 20);
+    let new: Vec<u64> = got.iter().map(seq_of).filter(|s| *s >= 1000).collect();
+    assert_eq!(new.len(), 200, "every record of the new topic, from its first");
+    assert_eq!(got.len(), 600, "the old copy stays, nothing twice");
+    assert!(strait.stop().success());
+}

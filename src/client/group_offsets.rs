@@ -113,12 +113,13 @@ pub(crate) fn commit_request(group: &str, positions: &[Position]) -> OffsetCommi
         .with_topics(topics)
 }
 
-/// Committed offsets of `group` for the given partitions; absent ones are left out.
+/// Committed offsets of `group` for the given partitions, with the metadata committed
+/// beside each; absent ones are left out.
 pub async fn fetch(
     cluster: &Cluster,
     group: &str,
     partitions: &[(String, i32)],
-) -> Result<HashMap<(String, i32), i64>, ClientError> {
+) -> Result<HashMap<(String, i32), (i64, String)>, ClientError> {
     let conn = coordinator(cluster, group).await?;
     let (response, _) = conn
         .request_best(&fetch_request(group, partitions), OFFSET_FETCH)
@@ -139,7 +140,10 @@ pub async fn fetch(
             ));
         }
         if p.committed_offset >= 0 {
-            out.insert((p.topic, p.partition_index), p.committed_offset);
+            out.insert(
+                (p.topic, p.partition_index),
+                (p.committed_offset, p.metadata.unwrap_or_default()),
+            );
         }
     }
     Ok(out)

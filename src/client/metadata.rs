@@ -37,6 +37,8 @@ pub struct PartitionMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
     pub name: String,
+    /// 0 when the broker gives none (Metadata below v10).
+    pub id: u128,
     pub error: i16,
     pub internal: bool,
     pub partitions: Vec<PartitionMeta>,
@@ -101,6 +103,7 @@ fn topic_meta(t: MetadataTopic) -> Option<(String, TopicMeta)> {
     partitions.sort_by_key(|p| p.id);
     let meta = TopicMeta {
         name: name.clone(),
+        id: t.id,
         error: t.error_code,
         internal: t.is_internal,
         partitions,

@@ -1,7 +1,7 @@
 //! Which partitions a flow copies: matching source topics found at every refresh,
 //! their target topics made ready, and where each partition starts.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::client::admin;
@@ -37,21 +37,25 @@ impl Flow {
         self.discover(&meta).await
     }
 
-    /// Drops the partitions of source topics that no longer exist, with their metric
-    /// series; a forward still under way for one finishes and is then ignored.
+    /// Drops the partitions of source topics that no longer exist, or exist under a new
+    /// id (deleted and created again: discovery then copies the new one from its start),
+    /// with their metric series; a forward still under way for one finishes and is then
+    /// ignored. What was copied of a deleted topic stays on the target.
     fn drop_deleted(&mut self, meta: &Metadata) {
-        let gone: BTreeSet<String> = self
-            .partitions
-            .keys()
-            .map(|(topic, _)| topic)
-            .filter(|topic| {
-                meta.topics
-                    .get(*topic)
-                    .map_or(true, |t| t.error().is_some_and(|e| e.0 == UNKNOWN_TOPIC_OR_PARTITION))
-            })
-            .cloned()
-            .collect();
-        for topic in gone {
+        let mut gone: BTreeMap<String, &'static str> = BTreeMap::new();
+        for ((topic, _), state) in &self.partitions {
+            match meta.topics.get(topic) {
+                None => gone.insert(topic.clone(), "deleted"),
+                Some(t) if t.error().is_some_and(|e| e.0 == UNKNOWN_TOPIC_OR_PARTITION) => {
+                    gone.insert(topic.clone(), "deleted")
+                }
+                Some(t) if t.id != 0 && state.topic_id != 0 && t.id != state.topic_id => {
+                    gone.insert(topic.clone(), "deleted and created again")
+                }
+                Some(_) => None,
+            };
+        }
+        for (topic, how) in gone {
             let keys: Vec<Key> = self
                 .partitions
                 .range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
@@ -61,7 +65,7 @@ impl Flow {
                 self.partitions.remove(key);
                 self.metrics.forget_partition(&self.labels(key));
             }
-            tracing::warn!(flow = %self.cfg.name, %topic, partitions = keys.len(), "source topic deleted; the flow no longer copies it (its copy on the target is left as it is)");
+            tracing::warn!(flow = %self.cfg.name, %topic, partitions = keys.len(), "source topic {how}; the flow drops what it knew of it (its copy on the target is left as it is)");
         }
     }
 
@@ -86,7 +90,10 @@ impl Flow {
             };
             let count = topic.partitions.len();
             let ready = match self.ensure_target(&topic.name, &target_topic, count).await {
-                Ok(()) => self.add_partitions(&topic.name, &target_topic, count as i32).await,
+                Ok(()) => {
+                    self.add_partitions(&topic.name, topic.id, &target_topic, count as i32)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = ready {
@@ -196,17 +203,23 @@ impl Flow {
         }
     }
 
-    async fn add_partitions(&mut self, source_topic: &str, target_topic: &str, count: i32) -> Result<(), MirrorError> {
+    async fn add_partitions(
+        &mut self,
+        source_topic: &str,
+        topic_id: u128,
+        target_topic: &str,
+        count: i32,
+    ) -> Result<(), MirrorError> {
         let new: Vec<i32> = (0..count)
             .filter(|p| !self.partitions.contains_key(&(source_topic.to_owned(), *p)))
             .collect();
         let keys: Vec<(String, i32)> = new.iter().map(|p| (target_topic.to_owned(), *p)).collect();
-        let committed = progress::load(&self.target, &self.cfg.name, &keys)
+        let committed = progress::load(&self.target, &self.cfg.name, &keys, topic_id)
             .await
             .map_err(|e| self.err(e))?;
         for p in new {
             let key = (source_topic.to_owned(), p);
-            let mut state = PartitionState::new(target_topic, -1);
+            let mut state = PartitionState::new(target_topic, topic_id, -1);
             match committed.get(&(target_topic.to_owned(), p)) {
                 Some(offset) => {
                     tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");

@@ -175,6 +175,7 @@ impl Flow {
                 Some(Progress {
                     target_topic: &state.target_topic,
                     source_topic: topic,
+                    source_topic_id: state.topic_id,
                     partition: *partition,
                     next_offset: *next,
                 })

@@ -38,6 +38,9 @@ use starting::Starts;
 
 struct PartitionState {
     target_topic: String,
+    /// The source topic's id (0 when its cluster gives none): a topic recreated under the
+    /// same name has a new one.
+    topic_id: u128,
     /// Next source offset whose data the target has not acknowledged: the progress.
     position: i64,
     /// Next source offset to fetch: past `position` while batches are held.
@@ -64,10 +67,11 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    fn new(target_topic: &str, position: i64) -> PartitionState {
+    fn new(target_topic: &str, topic_id: u128, position: i64) -> PartitionState {
         let now = Instant::now();
         PartitionState {
             target_topic: target_topic.to_owned(),
+            topic_id,
             position,
             fetch_position: position,
             sequence: 0,

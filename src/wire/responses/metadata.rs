@@ -27,6 +27,9 @@ pub struct MetadataTopic {
     pub error_code: i16,
     /// Null only from v12 on, for a topic asked for by id.
     pub name: Option<String>,
+    /// The topic's id from v10 on (0 before, or from a broker that has none): a topic
+    /// deleted and created again under its name gets a new one.
+    pub id: u128,
     pub is_internal: bool,
     pub partitions: Vec<MetadataPartition>,
 }
@@ -87,9 +90,10 @@ fn read_broker(b: &mut Body<'_>) -> Result<MetadataBroker, WireError> {
 fn read_topic(b: &mut Body<'_>, version: i16) -> Result<MetadataTopic, WireError> {
     let error_code = b.i16()?;
     let name = b.string()?;
-    if version >= 10 {
-        b.skip(16)?; // topic id
-    }
+    let id = match version >= 10 {
+        true => (u128::from(b.i64()? as u64) << 64) | u128::from(b.i64()? as u64),
+        false => 0,
+    };
     let is_internal = b.bool()?;
     let count = b.array_len(2 + 4 + 4 + 2 * b.min_array() + b.min_tags())?;
     let mut partitions = Vec::new();
@@ -103,6 +107,7 @@ fn read_topic(b: &mut Body<'_>, version: i16) -> Result<MetadataTopic, WireError
     Ok(MetadataTopic {
         error_code,
         name,
+        id,
         is_internal,
         partitions,
     })

@@ -11,6 +11,7 @@ pub struct FetchedOffset {
     pub topic: String,
     pub partition_index: i32,
     pub committed_offset: i64,
+    pub metadata: Option<String>,
     pub error_code: i16,
 }
 
@@ -52,13 +53,14 @@ fn read_partition(b: &mut Body<'_>, topic: &str, version: i16) -> Result<Fetched
     if version >= 5 {
         let _committed_leader_epoch = b.i32()?;
     }
-    b.skip_string()?; // metadata
+    let metadata = b.string()?;
     let error_code = b.i16()?;
     b.tagged_fields()?;
     Ok(FetchedOffset {
         topic: topic.to_owned(),
         partition_index,
         committed_offset,
+        metadata,
         error_code,
     })
 }
