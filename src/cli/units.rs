@@ -11,6 +11,7 @@ use strait::client::Cluster;
 use strait::config::{self, ClusterConfig, Config, MirrorConfig, ProxyConfig};
 use strait::metrics::{Expected, Metrics};
 use strait::mirror::metrics::MirrorMetrics;
+use strait::mirror::settings::FlowSettings;
 use strait::mirror::{run_flow, MirrorError};
 use strait::proxy::{Proxy, ProxySettings};
 use tokio::sync::{mpsc, watch};
@@ -40,7 +41,7 @@ enum Plan {
 
 /// A unit ready to start: its clusters connected, its settings built.
 enum Ready {
-    Flow(Box<MirrorConfig>, Arc<Cluster>, Arc<Cluster>),
+    Flow(Box<FlowSettings>, Arc<Cluster>, Arc<Cluster>),
     Proxy(Box<ProxySettings>),
 }
 
@@ -91,7 +92,11 @@ fn prepare(config: &Config, plans: &BTreeMap<Unit, &Plan>) -> anyhow::Result<Vec
         let ready = match plan {
             Plan::Flow(flow) => {
                 let m = &flow.0;
-                Ready::Flow(Box::new(m.clone()), connect(&m.source)?, connect(&m.target)?)
+                Ready::Flow(
+                    Box::new(config::flow_settings(m)?),
+                    connect(&m.source)?,
+                    connect(&m.target)?,
+                )
             }
             Plan::Proxy(proxy) => Ready::Proxy(Box::new(config::proxy_settings(&proxy.0, &proxy.1)?)),
         };
@@ -104,7 +109,7 @@ fn prepare(config: &Config, plans: &BTreeMap<Unit, &Plan>) -> anyhow::Result<Vec
 /// fix and after panics, with back-off, until `stop` turns true. The flow runs as a
 /// task of its own so that a panic in it ends that task, not this supervisor.
 async fn supervise(
-    m: MirrorConfig,
+    m: FlowSettings,
     source: Arc<Cluster>,
     target: Arc<Cluster>,
     metrics: MirrorMetrics,

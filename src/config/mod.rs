@@ -77,6 +77,55 @@ pub fn connect_cluster(name: &str, c: &ClusterConfig) -> Result<std::sync::Arc<c
     ))
 }
 
+/// What a `[[mirror]]` flow runs with: its patterns compiled (validation has already
+/// refused any that does not compile; this says which, should one get here).
+pub fn flow_settings(m: &MirrorConfig) -> Result<crate::mirror::settings::FlowSettings, ConfigError> {
+    let compile = |field: &str, patterns: &[String]| -> Result<Vec<regex::Regex>, ConfigError> {
+        patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                crate::mirror::settings::whole_name(p).map_err(|e| {
+                    let key = format!("mirror.{}.{field}[{i}]", m.name);
+                    error::invalid(key, format!("{p:?}"), format!("a valid regular expression ({e})"))
+                })
+            })
+            .collect()
+    };
+    Ok(crate::mirror::settings::FlowSettings {
+        name: m.name.clone(),
+        source_name: m.source.clone(),
+        target_name: m.target.clone(),
+        include: compile("topics", &m.topics)?,
+        exclude: compile("exclude", &m.exclude)?,
+        rename: m.rename.clone(),
+        compression: m.compression.codec(),
+        compression_level: m.compression_level,
+        isolation: match m.isolation {
+            IsolationChoice::ReadCommitted => crate::client::fetch::Isolation::ReadCommitted,
+            IsolationChoice::ReadUncommitted => crate::client::fetch::Isolation::ReadUncommitted,
+        },
+        start: m.start,
+        on_offset_out_of_range: m.on_offset_out_of_range,
+        on_corrupt_batch: m.on_corrupt_batch,
+        on_partition_error: m.on_partition_error,
+        stuck_after_secs: m.stuck_after_secs,
+        progress_log_secs: m.progress_log_secs,
+        create_topics: m.create_topics,
+        replication_factor: m.replication_factor,
+        exclude_configs: m.exclude_configs.clone(),
+        topic_refresh_secs: m.topic_refresh_secs,
+        heartbeat_interval_ms: m.heartbeat_interval_ms,
+        fetch_max_bytes: m.fetch_max_bytes,
+        partition_max_bytes: m.partition_max_bytes,
+        fetch_max_wait_ms: m.fetch_max_wait_ms,
+        max_decompressed_bytes: m.max_decompressed_bytes,
+        produce_timeout_ms: m.produce_timeout_ms,
+        transaction_hold_bytes: m.transaction_hold_bytes,
+        max_in_flight_bytes: m.max_in_flight_bytes,
+    })
+}
+
 /// The settings of a `[[proxy]]` entry in front of its cluster.
 pub fn proxy_settings(p: &ProxyConfig, c: &ClusterConfig) -> Result<crate::proxy::ProxySettings, ConfigError> {
     let key = |field: &str| format!("proxy.{}.{field}", p.name);

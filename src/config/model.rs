@@ -156,37 +156,8 @@ pub enum IsolationChoice {
     ReadUncommitted,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StartChoice {
-    Earliest,
-    Latest,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OutOfRangePolicy {
-    Earliest,
-    Latest,
-    Fail,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum CorruptPolicy {
-    Fail,
-    Skip,
-}
-
-/// What a flow does when the target refuses a partition's data for good, or a source
-/// batch cannot be forwarded: stop only that partition (the others keep flowing, and
-/// `/readyz` names it) or stop the whole flow.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum PartitionErrorPolicy {
-    StopPartition,
-    StopFlow,
-}
+// The flow's policies are the mirror's own types; the model reads them as they are.
+pub use crate::mirror::settings::{CorruptPolicy, OutOfRangePolicy, PartitionErrorPolicy, StartChoice};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

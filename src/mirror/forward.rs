@@ -15,8 +15,8 @@ use crate::client::error::{
 use crate::client::produce::{produce_pipelined, MAX_IN_FLIGHT};
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::{ClientError, Cluster, KafkaCode};
-use crate::config::CorruptPolicy;
 use crate::mirror::retry::{Backoff, LogThrottle};
+use crate::mirror::settings::CorruptPolicy;
 use crate::wire::batch::{patch, Batch, PatchedBatch, ProducerStamp};
 use crate::wire::codec::Compression;
 use crate::wire::rebuild::{needs_record_rewrite, rebuild, Target};

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod progress;
 pub mod retry;
 pub mod select;
+pub mod settings;
 mod stampers;
 pub mod topics;
 

@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::config::MirrorConfig;
+use crate::mirror::settings::FlowSettings;
 
 pub struct TopicFilter {
     include: Vec<Regex>,
@@ -12,19 +12,14 @@ pub struct TopicFilter {
     target_cluster: String,
 }
 
-fn whole(pattern: &str) -> Regex {
-    // Validated in config; a whole-name match, as Kafka tools match topic patterns.
-    Regex::new(&format!("^(?:{pattern})$")).unwrap_or_else(|_| Regex::new("$^").expect("empty regex"))
-}
-
 impl TopicFilter {
-    pub fn new(cfg: &MirrorConfig) -> TopicFilter {
+    pub fn new(cfg: &FlowSettings) -> TopicFilter {
         TopicFilter {
-            include: cfg.topics.iter().map(|p| whole(p)).collect(),
-            exclude: cfg.exclude.iter().map(|p| whole(p)).collect(),
+            include: cfg.include.clone(),
+            exclude: cfg.exclude.clone(),
             rename: cfg.rename.clone(),
-            source_cluster: cfg.source.clone(),
-            target_cluster: cfg.target.clone(),
+            source_cluster: cfg.source_name.clone(),
+            target_cluster: cfg.target_name.clone(),
         }
     }
 
@@ -64,12 +59,17 @@ impl TopicFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mirror::settings::whole_name;
 
     fn filter(topics: &[&str], exclude: &[&str], rename: &str) -> TopicFilter {
-        let mut cfg = MirrorConfig::new("f", "sea", "hk", topics.iter().map(|s| s.to_string()).collect());
-        cfg.exclude = exclude.iter().map(|s| s.to_string()).collect();
-        cfg.rename = rename.into();
-        TopicFilter::new(&cfg)
+        let compile = |patterns: &[&str]| patterns.iter().map(|p| whole_name(p).unwrap()).collect();
+        TopicFilter {
+            include: compile(topics),
+            exclude: compile(exclude),
+            rename: rename.into(),
+            source_cluster: "sea".into(),
+            target_cluster: "hk".into(),
+        }
     }
 
     #[test]

@@ -8,10 +8,10 @@ use crate::client::admin;
 use crate::client::error::UNKNOWN_TOPIC_OR_PARTITION;
 use crate::client::offsets::{EARLIEST, LATEST};
 use crate::client::Metadata;
-use crate::config::StartChoice;
 use crate::mirror::in_flight::Key;
 use crate::mirror::metrics::kind;
 use crate::mirror::progress::{self};
+use crate::mirror::settings::StartChoice;
 use crate::mirror::MirrorError;
 
 use super::{refresh, Flow, PartitionState};

@@ -11,14 +11,14 @@ use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
 use crate::client::error::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
-use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec, Isolation};
+use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec};
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::{ClientError, Cluster, KafkaCode};
-use crate::config::{IsolationChoice, OutOfRangePolicy};
 use crate::mirror::in_flight::Key;
 use crate::mirror::metrics::kind;
 use crate::mirror::retry::{Backoff, LogThrottle};
 use crate::mirror::select::select;
+use crate::mirror::settings::OutOfRangePolicy;
 use crate::mirror::MirrorError;
 use crate::wire::batch::Batch;
 use crate::wire::fetch::{FetchPartition, FetchResponse};
@@ -84,10 +84,7 @@ impl Flow {
             min_bytes: 1,
             max_bytes: self.cfg.fetch_max_bytes,
             partition_max_bytes: self.cfg.partition_max_bytes,
-            isolation: match self.cfg.isolation {
-                IsolationChoice::ReadCommitted => Isolation::ReadCommitted,
-                IsolationChoice::ReadUncommitted => Isolation::ReadUncommitted,
-            },
+            isolation: self.cfg.isolation,
         }
     }
 

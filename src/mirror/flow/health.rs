@@ -13,10 +13,10 @@ use tokio::task::{JoinError, JoinSet};
 
 use crate::client::offsets::{list_offset, LATEST};
 use crate::client::Cluster;
-use crate::config::{MirrorConfig, PartitionErrorPolicy};
 use crate::mirror::in_flight::Key;
 use crate::mirror::metrics::{kind, FlowLabels, ForwardStats};
 use crate::mirror::retry::LogThrottle;
+use crate::mirror::settings::{FlowSettings, PartitionErrorPolicy};
 use crate::mirror::MirrorError;
 
 use super::{Flow, PartitionState};
@@ -58,7 +58,7 @@ pub(super) struct Health {
 }
 
 impl Health {
-    pub(super) fn new(cfg: &MirrorConfig) -> Health {
+    pub(super) fn new(cfg: &FlowSettings) -> Health {
         let now = Instant::now();
         Health {
             stuck_after: Duration::from_secs(cfg.stuck_after_secs),
@@ -81,12 +81,12 @@ impl Health {
     }
 
     /// Says, now and again while it stays so, that the flow's patterns match nothing.
-    pub(super) fn matched(&mut self, any: bool, cfg: &MirrorConfig) {
+    pub(super) fn matched(&mut self, any: bool, cfg: &FlowSettings) {
         if any {
             return;
         }
         if self.no_match.allow().is_some() {
-            tracing::warn!(flow = %cfg.name, topics = ?cfg.topics, exclude = ?cfg.exclude, "no source topic matches the flow's patterns; nothing to copy until one does");
+            tracing::warn!(flow = %cfg.name, topics = ?cfg.include.iter().map(|r| r.as_str()).collect::<Vec<_>>(), exclude = ?cfg.exclude.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "no source topic matches the flow's patterns; nothing to copy until one does");
         }
     }
 

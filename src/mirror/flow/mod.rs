@@ -22,7 +22,7 @@ use super::topics::TopicFilter;
 use super::MirrorError;
 use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster};
-use crate::config::MirrorConfig;
+use crate::mirror::settings::FlowSettings;
 
 mod discover;
 mod fetching;
@@ -112,7 +112,7 @@ impl PartitionState {
 }
 
 pub struct Flow {
-    cfg: MirrorConfig,
+    cfg: FlowSettings,
     source: Arc<Cluster>,
     target: Arc<Cluster>,
     filter: TopicFilter,
@@ -156,7 +156,7 @@ enum Event {
 /// Runs a flow until `shutdown` turns true; forwards under way finish first, so what
 /// the target acknowledged is committed.
 pub async fn run_flow(
-    cfg: MirrorConfig,
+    cfg: FlowSettings,
     source: Arc<Cluster>,
     target: Arc<Cluster>,
     metrics: MirrorMetrics,
@@ -264,7 +264,7 @@ impl Flow {
     }
 
     async fn start(
-        cfg: MirrorConfig,
+        cfg: FlowSettings,
         source: Arc<Cluster>,
         target: Arc<Cluster>,
         metrics: MirrorMetrics,
@@ -276,7 +276,7 @@ impl Flow {
         let producer = init_producer_id(&target).await.map_err(flow_err)?;
         let meta = source.refresh(None).await.map_err(flow_err)?;
         let settings = ForwardSettings {
-            compression: cfg.compression.codec(),
+            compression: cfg.compression,
             level: cfg.compression_level,
             max_decompressed: cfg.max_decompressed_bytes,
             on_corrupt: cfg.on_corrupt_batch,

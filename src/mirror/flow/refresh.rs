@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::{JoinError, JoinSet};
 
 use crate::client::{ClientError, Cluster, Metadata};
-use crate::config::MirrorConfig;
+use crate::mirror::settings::FlowSettings;
 
 /// Least time between the starts of two refreshes, failed ones included.
 const MIN_GAP: Duration = Duration::from_secs(1);
@@ -41,7 +41,7 @@ impl Refresh {
     }
 
     /// Starts a refresh when one is due and none is under way.
-    pub(in crate::mirror::flow) fn start_if_due(&mut self, source: &Arc<Cluster>, cfg: &MirrorConfig) {
+    pub(in crate::mirror::flow) fn start_if_due(&mut self, source: &Arc<Cluster>, cfg: &FlowSettings) {
         if !self.task.is_empty() {
             return;
         }
