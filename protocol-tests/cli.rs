@@ -51,7 +51,7 @@ fn the_example_config_names_every_option_of_the_model() {
         };
         if field.contains(' ')
             || field.contains('(')
-            || ["clusters", "mirror", "proxy", "metrics", "tracing"].contains(&field)
+            || ["clusters", "mirror", "proxy", "metrics", "tracing", "log"].contains(&field)
         {
             continue;
         }
@@ -163,4 +163,133 @@ fn the_mirror_command_refuses_a_bad_option_before_connecting() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--compression brotli"));
+}
+
+fn strait_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_strait")).args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A mistake on the command line is told by the flag, not by the config key it became,
+/// and once.
+#[test]
+fn command_line_mistakes_name_the_flag_and_are_told_once() {
+    let proxy = strait_fails(&[
+        "proxy",
+        "--upstream",
+        "127.0.0.1:1",
+        "--advertise",
+        "x",
+        "--listen",
+        "nope",
+    ]);
+    assert!(proxy.contains("--listen \"nope\""), "{proxy}");
+    assert!(!proxy.contains("proxy[0]"), "{proxy}");
+    let mirror = strait_fails(&[
+        "mirror",
+        "--source",
+        "127.0.0.1:1",
+        "--target",
+        "127.0.0.1:2",
+        "--topics",
+        "a(",
+    ]);
+    assert!(mirror.contains("--topics \"a(\""), "{mirror}");
+    assert!(!mirror.contains("mirror[0]"), "{mirror}");
+    let missing = strait_fails(&["run", "--config", "/nonexistent/strait.toml"]);
+    assert_eq!(missing.matches("No such file").count(), 1, "{missing}");
+    let level = strait_fails(&["--log-level", "strait=loud", "check", "--config", "/nonexistent"]);
+    assert!(
+        level.contains("--log-level \"strait=loud\": expected a level"),
+        "{level}"
+    );
+}
+
+/// `--topics` takes a regular expression as given: `o{1,2}rders` is one pattern (its
+/// comma is inside braces); the flag repeats for more.
+#[test]
+fn topic_patterns_on_the_command_line_keep_their_commas_and_repeat() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    for topic in ["orders", "oorders", "payments", "oooorders"] {
+        produce_records(&source.bootstrap, topic, 0, 40, "none", "confluent");
+    }
+    let strait = Strait::start(&[
+        "mirror",
+        "--source",
+        &source.bootstrap,
+        "--target",
+        &target.bootstrap,
+        "--topics",
+        "o{1,2}rders",
+        "--topics",
+        "pay.*",
+        "--heartbeat-interval-ms",
+        "0",
+    ]);
+    let got = consume(
+        &target.bootstrap,
+        &["orders", "oorders", "payments"],
+        120,
+        "read_committed",
+    );
+    assert_eq!(got.len(), 120);
+    assert!(strait.log_shows("topic=payments"));
+    assert!(
+        !strait.log_text().contains("topic=oooorders"),
+        "o{{1,2}} matched four o's"
+    );
+    assert!(strait.stop().success());
+}
+
+/// While it runs a flow says what it copies: a periodic progress line; a flow whose
+/// patterns match nothing says so. `--log-level debug` adds a line per fetch, forward
+/// and commit.
+#[test]
+fn a_flow_logs_its_progress_and_warns_when_its_patterns_match_nothing() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    produce_records(&source.bootstrap, "told", 0, 100, "none", "confluent");
+    let config = format!(
+        "[log]\nlevel = \"warn\"\n\n[clusters.src]\nbootstrap = [\"{}\"]\n[clusters.dst]\nbootstrap = [\"{}\"]\n\n\
+         [[mirror]]\nname = \"told\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"told\"]\n\
+         heartbeat_interval_ms = 0\nprogress_log_secs = 1\n\n\
+         [[mirror]]\nname = \"nothing\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"no-such-topic\"]\n\
+         heartbeat_interval_ms = 0\n",
+        source.bootstrap, target.bootstrap
+    );
+    let path = write_config("told", &config);
+    // The environment's level (the harness's) goes; the flag's wins over the config's.
+    let strait = Strait::start_with_env(
+        &[
+            "--log-level",
+            "info,strait::mirror=debug",
+            "run",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        &[("STRAIT_LOG", "warn")],
+    );
+    assert_eq!(consume(&target.bootstrap, &["told"], 100, "read_committed").len(), 100);
+    assert!(
+        strait.log_shows("flow progress since the last line"),
+        "{}",
+        strait.log_text()
+    );
+    let log = strait.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("flow progress") && l.contains("records=100"))
+        .map(str::to_owned);
+    assert!(line.is_some(), "a line counts the 100 records: {log}");
+    assert!(
+        log.contains("no source topic matches the flow's patterns") && log.contains("flow=nothing"),
+        "{log}"
+    );
+    assert!(
+        log.contains("fetched") && log.contains("progress committed"),
+        "debug lines: {log}"
+    );
+    assert!(strait.stop().success());
 }

@@ -311,7 +311,7 @@ fn a_partition_the_target_refuses_for_good_stops_alone_and_says_so() {
     assert!(strait.stop().success());
 
     let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
-    let got = consume_within(&target.bootstrap, &["f.refused"], 2000, "read_committed", 15);
+    let got = consume_within(&target.bootstrap, &["f.refused"], 4000, "read_committed", 6);
     assert_complete(&got, 2000, 4);
     assert!(strait.stop().success());
 }
@@ -395,7 +395,7 @@ fn a_stuck_partition_keeps_its_lag_measured_and_is_reported_until_it_moves_again
     assert!(strait.log_shows("partition stuck"));
 
     target.command("up 3");
-    let got = consume_within(&target.bootstrap, &["f.lag"], 1600, "read_committed", 40);
+    let got = consume_within(&target.bootstrap, &["f.lag"], 3200, "read_committed", 8);
     assert_complete(&got, 1600, 4);
     crate::metrics::scrape_until(&metrics, "no partition stuck", |t| {
         crate::metrics::sum(t, "strait_mirror_partitions_stuck", &["flow=\"lagging\""]) == 0.0
@@ -423,7 +423,9 @@ fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() 
         &["run", "--config", path.to_str().unwrap()],
         &[("STRAIT_TEST_PANIC_AT_FORWARD", "3")],
     );
-    let got = consume_within(&target.bootstrap, &["f.panic"], 2000, "read_committed", 20);
+    // Duplicates of what the first run copied count towards a consumer's total: read
+    // until the target goes quiet.
+    let got = consume_within(&target.bootstrap, &["f.panic"], 4000, "read_committed", 8);
     assert_complete(&got, 2000, 4);
     assert!(strait.log_shows("a forward panicked"), "{}", strait.log_text());
     assert!(strait.log_shows("restarting from its committed progress"));

@@ -20,7 +20,8 @@ fn main() -> std::process::ExitCode {
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     let job = cli::prepare(args.command)?;
     let telemetry = job.span_export().map(cli::telemetry::Telemetry::start).transpose()?;
-    cli::init_logging(&args.log_format, telemetry.as_ref());
+    let level = args.log_level.as_deref().or(job.log_level());
+    cli::init_logging(&args.log_format, level, telemetry.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

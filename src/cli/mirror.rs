@@ -1,6 +1,8 @@
 //! `strait mirror`: one flow from the command line, no config file.
 
 use clap::Args;
+
+use super::flags::{name_the_flag, split_patterns};
 use strait::config::{ClusterConfig, CompressionChoice, Config, IsolationChoice, MirrorConfig, StartChoice};
 
 #[derive(Args)]
@@ -11,11 +13,13 @@ pub struct MirrorArgs {
     /// Target cluster bootstrap servers, comma separated.
     #[arg(long, env = "STRAIT_TARGET", value_delimiter = ',', required = true)]
     pub target: Vec<String>,
-    /// Topics to copy: regular expressions matching whole names, comma separated.
-    #[arg(long, env = "STRAIT_TOPICS", value_delimiter = ',', required = true)]
+    /// Topics to copy: a regular expression matching whole names. Repeat the flag for
+    /// several; commas outside braces and brackets also separate patterns, so
+    /// `o{1,2}rders` is one pattern and `a,b` two.
+    #[arg(long, env = "STRAIT_TOPICS", required = true)]
     pub topics: Vec<String>,
-    /// Topics to leave out, as regular expressions.
-    #[arg(long, env = "STRAIT_EXCLUDE", value_delimiter = ',')]
+    /// Topics to leave out: regular expressions, given like --topics.
+    #[arg(long, env = "STRAIT_EXCLUDE")]
     pub exclude: Vec<String>,
     /// Target topic name template with {source} and {topic}.
     #[arg(long, env = "STRAIT_RENAME", default_value = "{topic}")]
@@ -39,6 +43,12 @@ pub struct MirrorArgs {
     /// source and copied to the target (latency while topics are idle); 0 turns them off.
     #[arg(long, env = "STRAIT_HEARTBEAT_INTERVAL_MS", default_value_t = 1000)]
     pub heartbeat_interval_ms: u64,
+    /// Seconds between looks for new matching topics and partitions.
+    #[arg(long, env = "STRAIT_TOPIC_REFRESH_SECS", default_value_t = 10)]
+    pub topic_refresh_secs: u64,
+    /// Seconds between the flow's progress lines in the log; 0 turns them off.
+    #[arg(long, env = "STRAIT_PROGRESS_LOG_SECS", default_value_t = 30)]
+    pub progress_log_secs: u64,
     #[command(flatten)]
     pub metrics: super::run::MetricsArgs,
     #[command(flatten)]
@@ -51,8 +61,10 @@ fn parse_enum<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> anyhow
 }
 
 pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
-    let mut m = MirrorConfig::new(&a.name, &a.source_name, "target", a.topics);
-    m.exclude = a.exclude;
+    let mut m = MirrorConfig::new(&a.name, &a.source_name, "target", split_patterns(a.topics));
+    m.exclude = split_patterns(a.exclude);
+    m.topic_refresh_secs = a.topic_refresh_secs;
+    m.progress_log_secs = a.progress_log_secs;
     m.rename = a.rename;
     m.compression = parse_enum::<CompressionChoice>("compression", &a.compression)?;
     m.start = parse_enum::<StartChoice>("start", &a.start)?;
@@ -64,6 +76,20 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     config.mirror.push(m);
     config.metrics.listen = a.metrics.metrics_listen;
     config.tracing = a.otlp.tracing();
-    strait::config::validate::validate(&config)?;
+    let flags = [
+        ("mirror.topics", "--topics"),
+        ("mirror.exclude", "--exclude"),
+        ("mirror.rename", "--rename"),
+        ("mirror.name", "--name"),
+        ("mirror.topic_refresh_secs", "--topic-refresh-secs"),
+        ("clusters.target.bootstrap", "--target"),
+        ("metrics.listen", "--metrics"),
+        ("tracing.otlp_endpoint", "--otlp-endpoint"),
+        ("tracing.otlp_ca", "--otlp-ca"),
+    ];
+    let source_key = format!("clusters.{}.bootstrap", config.mirror[0].source);
+    let mut flags = flags.to_vec();
+    flags.push((source_key.as_str(), "--source"));
+    strait::config::validate::validate(&config).map_err(|e| name_the_flag(e, &flags))?;
     Ok(config)
 }

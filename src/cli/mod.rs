@@ -1,6 +1,7 @@
 //! Subcommands, one file each, and what they share: logging and shutdown signals.
 
 mod check;
+mod flags;
 mod mirror;
 mod probe;
 mod proxy;
@@ -25,6 +26,11 @@ pub struct Cli {
     /// Log output format.
     #[arg(long, global = true, value_enum, default_value = "text", env = "STRAIT_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// What the log shows: error, warn, info, debug (a line per fetch, forward and
+    /// commit) or trace, or a filter such as info,strait::mirror=debug. Overrides
+    /// [log] level in the config. Default info.
+    #[arg(long, global = true, env = "STRAIT_LOG", value_name = "LEVEL")]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +66,14 @@ pub enum Job {
 }
 
 impl Job {
+    /// The log level the config asks for, if any.
+    pub fn log_level(&self) -> Option<&str> {
+        match self {
+            Job::Serve(config, _) => config.log.level.as_deref(),
+            Job::Check(_) | Job::Probe(_) => None,
+        }
+    }
+
     /// The tracing settings when spans are to be exported.
     pub fn span_export(&self) -> Option<&TracingConfig> {
         match self {
@@ -82,11 +96,18 @@ pub fn prepare(command: Command) -> anyhow::Result<Job> {
     })
 }
 
-/// Logs to stderr under `STRAIT_LOG`; with `telemetry`, strait's spans also go to the
-/// collector whatever `STRAIT_LOG` says, since each layer has its own filter.
-pub fn init_logging(format: &LogFormat, telemetry: Option<&telemetry::Telemetry>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRAIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs to stderr at `level` (the flag's or the config's, default info); with
+/// `telemetry`, strait's spans also go to the collector whatever the level says, since
+/// each layer has its own filter.
+pub fn init_logging(
+    format: &LogFormat,
+    level: Option<&str>,
+    telemetry: Option<&telemetry::Telemetry>,
+) -> anyhow::Result<()> {
+    let level = level.unwrap_or("info");
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
+        anyhow::anyhow!("--log-level {level:?}: expected a level or a filter such as info,strait=debug ({e})")
+    })?;
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
@@ -97,6 +118,7 @@ pub fn init_logging(format: &LogFormat, telemetry: Option<&telemetry::Telemetry>
     let mut layers = vec![fmt];
     layers.extend(telemetry.map(telemetry::Telemetry::layer));
     tracing_subscriber::registry().with(layers).init();
+    Ok(())
 }
 
 pub async fn dispatch(job: Job) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! `strait proxy`: one proxy in front of one cluster, no config file.
 
 use clap::Args;
+
+use super::flags::name_the_flag;
 use strait::config::{ClusterConfig, Config, ProxyConfig};
 
 #[derive(Args)]
@@ -44,6 +46,17 @@ pub fn to_config(a: ProxyArgs) -> anyhow::Result<Config> {
     config.proxy.push(p);
     config.metrics.listen = a.metrics.metrics_listen;
     config.tracing = a.otlp.tracing();
-    strait::config::validate::validate(&config)?;
+    let flags = [
+        ("proxy.listen", "--listen"),
+        ("proxy.advertise", "--advertise"),
+        ("proxy.name", "--name"),
+        ("proxy.max_connections", "--max-connections"),
+        ("proxy.idle_timeout_secs", "--idle-timeout-secs"),
+        ("clusters.upstream.bootstrap", "--upstream"),
+        ("metrics.listen", "--metrics"),
+        ("tracing.otlp_endpoint", "--otlp-endpoint"),
+        ("tracing.otlp_ca", "--otlp-ca"),
+    ];
+    strait::config::validate::validate(&config).map_err(|e| name_the_flag(e, &flags))?;
     Ok(config)
 }

@@ -143,8 +143,8 @@ async fn reload(reread: Option<&Reread>, current: &Config, units: &mut Units) ->
         tracing::error!("config not reloaded: it has no [[mirror]] flows and no [[proxy]] entries; everything keeps running as it was");
         return None;
     }
-    if next.metrics != current.metrics || next.tracing != current.tracing {
-        tracing::warn!("[metrics] and [tracing] take effect at the next start, not on SIGHUP");
+    if next.metrics != current.metrics || next.tracing != current.tracing || next.log != current.log {
+        tracing::warn!("[metrics], [tracing] and [log] take effect at the next start, not on SIGHUP");
     }
     match units.apply(&next).await {
         Ok(()) => {

@@ -5,8 +5,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    // The reason is part of the message, not a `source`: error reports that print the
+    // chain would print it twice.
+    #[error("cannot read config {path}: {reason}")]
+    Read { path: String, reason: std::io::Error },
     #[error("config is not valid TOML for strait: {0}")]
     Parse(String),
     #[error("config key `{key}` = {value}: expected {expected}")]

@@ -12,9 +12,9 @@ pub use secret::Secret;
 
 /// Reads, parses and validates a config file.
 pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
         path: path.display().to_string(),
-        source,
+        reason,
     })?;
     parse(&text)
 }

@@ -20,6 +20,18 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub tracing: TracingConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// What the log shows.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// error, warn, info, debug or trace, or a filter such as "info,strait=debug";
+    /// `--log-level` and STRAIT_LOG override it. Default "info".
+    #[serde(default)]
+    pub level: Option<String>,
 }
 
 /// The Prometheus endpoint.

@@ -235,6 +235,13 @@ fn check_tracing(tracing: &TracingConfig) -> Result<(), ConfigError> {
 
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     check_tracing(&config.tracing)?;
+    if let Some(level) = &config.log.level {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(level) {
+            let expected =
+                format!("a level (error, warn, info, debug, trace) or a filter such as \"info,strait=debug\" ({e})");
+            return Err(invalid("log.level", format!("{level:?}"), expected));
+        }
+    }
     if let Some(listen) = &config.metrics.listen {
         listen_address("metrics.listen", listen, "0.0.0.0:9464")?;
     }

@@ -176,6 +176,13 @@ impl Flow {
             }
             Err(e) => return Err(self.err(e)),
         };
+        let bytes: usize = response
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| p.records.len())
+            .sum();
+        tracing::debug!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), bytes, "fetched");
         let mut had_data = false;
         for topic in response.topics {
             for p in topic.partitions {

@@ -100,6 +100,7 @@ impl Flow {
                 if current {
                     state.sequence = next_sequence;
                 }
+                tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, records = stats.records, bytes = stats.bytes, next, "forwarded: the target acknowledged");
                 self.uncommitted.push((key, next));
                 return Ok(None);
             }
@@ -186,6 +187,7 @@ impl Flow {
             .instrument(span)
             .await
             .map_err(|e| self.err(e))?;
+        tracing::debug!(flow = %self.cfg.name, partitions = advanced.len(), "progress committed");
         let now = std::time::Instant::now();
         for (key, next) in advanced {
             if let Some(state) = self.partitions.get_mut(key) {
