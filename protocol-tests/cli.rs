@@ -18,11 +18,53 @@ fn check(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A self-signed certificate and its key, made by the openssl command line.
+fn self_signed(dir: &std::path::Path, name: &str) {
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args(["-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{name}.pem")))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The example config with its TLS files made in `dir`.
+fn example_with_files_in(dir: &std::path::Path) -> std::path::PathBuf {
+    for name in ["sea-ca", "proxy", "clients-ca"] {
+        self_signed(dir, name);
+    }
+    let example = String::from_utf8(read(repo().join("config.example.toml"))).unwrap();
+    let path = dir.join("strait.toml");
+    std::fs::write(&path, example.replace("/etc/strait/", &format!("{}/", dir.display()))).unwrap();
+    path
+}
+
 #[test]
 fn the_example_config_documents_a_valid_config_and_check_prints_its_plan_without_secrets() {
-    let example = repo().join("config.example.toml");
+    let dir = temp_dir("example");
+    let example = example_with_files_in(&dir);
     let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "hunter2-secret")]);
     assert!(ok, "{text}");
+    assert!(
+        text.contains("compression keep, read_committed, start earliest"),
+        "{text}"
+    );
+    assert!(text.contains("sasl: SCRAM-SHA-512 as"), "{text}");
     assert!(text.contains("mirror sea-to-hk: sea -> hk"), "{text}");
     assert!(
         text.contains("proxy sea-edge: listen 0.0.0.0:9092 for cluster sea"),
@@ -292,4 +334,35 @@ fn a_flow_logs_its_progress_and_warns_when_its_patterns_match_nothing() {
         "debug lines: {log}"
     );
     assert!(strait.stop().success());
+}
+
+/// `strait check` meets what `strait run` would: a TLS file that is missing or is no
+/// certificate, and a secret from an environment variable that is not set, named; with
+/// `--no-secrets` the secret is not asked for, the files still are.
+#[test]
+fn check_reports_missing_tls_files_and_unset_secrets_by_name() {
+    let dir = temp_dir("check-files");
+    let example = example_with_files_in(&dir);
+    let (ok, text) = check(&example, &[]);
+    assert!(!ok);
+    assert!(text.contains("SEA_KAFKA_PASSWORD is not set"), "{text}");
+    let (ok, text) = Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["check", "--no-secrets", "--config", example.to_str().unwrap()])
+        .output()
+        .map(|o| (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned()))
+        .unwrap();
+    assert!(ok, "{text}");
+
+    std::fs::rename(dir.join("sea-ca.pem"), dir.join("elsewhere.pem")).unwrap();
+    let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "x")]);
+    assert!(!ok);
+    assert!(text.contains("sea-ca.pem") && text.contains("No such file"), "{text}");
+    std::fs::rename(dir.join("elsewhere.pem"), dir.join("sea-ca.pem")).unwrap();
+    std::fs::write(dir.join("proxy.pem"), "not a certificate").unwrap();
+    let (ok, text) = check(&example, &[("SEA_KAFKA_PASSWORD", "x")]);
+    assert!(!ok);
+    assert!(
+        text.contains("proxy.sea-edge.tls"),
+        "the proxy's certificate is named: {text}"
+    );
 }

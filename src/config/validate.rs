@@ -269,9 +269,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        if let Some(sasl) = &c.sasl {
-            sasl.password.resolve(&key("sasl.password"))?;
-        }
+        // Secrets are resolved when a cluster is prepared (by `strait run` before it
+        // starts anything, and by `strait check` unless told --no-secrets), not here.
     }
     for (i, p) in config.proxy.iter().enumerate() {
         check_proxy(config, i, p)?;

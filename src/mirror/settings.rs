@@ -4,13 +4,13 @@
 //! does not compile is an error at load, never a filter that silently matches nothing.
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::client::fetch::Isolation;
 use crate::wire::codec::Compression;
 
 /// Where a partition without committed progress starts.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StartChoice {
     Earliest,
@@ -18,7 +18,7 @@ pub enum StartChoice {
 }
 
 /// What a flow does when the source deleted data it had not copied yet.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OutOfRangePolicy {
     Earliest,
@@ -27,7 +27,7 @@ pub enum OutOfRangePolicy {
 }
 
 /// What a flow does with a source batch whose CRC does not match its bytes.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CorruptPolicy {
     Fail,
@@ -37,7 +37,7 @@ pub enum CorruptPolicy {
 /// What a flow does when the target refuses a partition's data for good, or a source
 /// batch cannot be forwarded: stop only that partition (the others keep flowing, and
 /// `/readyz` names it) or stop the whole flow.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionErrorPolicy {
     StopPartition,
