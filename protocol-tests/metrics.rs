@@ -209,3 +209,53 @@ fn heartbeats_can_be_turned_off() {
     let names = topics(&source.bootstrap);
     assert!(!names.iter().any(|t| t.starts_with("__strait_heartbeats")), "{names:?}");
 }
+
+/// `strait status` reads a running strait's endpoint and prints each flow with its
+/// partitions, lag and state, and each proxy.
+#[test]
+fn status_prints_a_running_instances_flows_and_proxies() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    produce_records(&source.bootstrap, "x.status", 0, 400, "lz4", "confluent");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let strait = Strait::start(
+        &[
+            mirror_args(&source.bootstrap, &target.bootstrap, "x\\.status", "shown"),
+            vec!["--metrics", &addr],
+        ]
+        .concat(),
+    );
+    wait_for_port(&addr, Duration::from_secs(10));
+    assert_eq!(
+        consume(&target.bootstrap, &["x.status"], 400, "read_committed").len(),
+        400
+    );
+    scrape_until(&addr, "no lag", |t| {
+        sum(t, "strait_mirror_records_total", &["flow=\"shown\""]) >= 400.0
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["status", "--metrics", &addr, "--interval-secs", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("shown "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    // FLOW RECORDS/S MB/S LAG PARTS P99 HEARTBEAT STATE: 4 partitions of x.status and 4
+    // of the heartbeat topic (the mock makes every topic with 4), no lag, running.
+    assert_eq!(columns[3], "0", "{text}");
+    assert_eq!(columns[4], "8", "{text}");
+    assert_eq!(*columns.last().unwrap(), "running", "{text}");
+    assert!(text.contains("FLOW") && text.contains("HEARTBEAT"), "{text}");
+
+    let nobody = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))
+        .args(["status", "--metrics", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no strait metrics endpoint"));
+    assert!(strait.stop().success());
+}

@@ -6,6 +6,7 @@ mod mirror;
 mod probe;
 mod proxy;
 mod run;
+mod status;
 pub mod telemetry;
 mod units;
 
@@ -54,6 +55,9 @@ pub enum Command {
     /// Measure replication latency: produce timestamped records on one cluster, read
     /// them back on another.
     Probe(probe::ProbeArgs),
+    /// Show what a running strait is doing: per flow its rate, lag, latency and state,
+    /// per proxy its connections, from its metrics endpoint.
+    Status(status::StatusArgs),
 }
 
 /// What `main` runs. Flows and proxies come as a validated config, read before logging
@@ -61,6 +65,7 @@ pub enum Command {
 pub enum Job {
     Check(check::CheckArgs),
     Probe(probe::ProbeArgs),
+    Status(status::StatusArgs),
     /// With the way to read the config again on SIGHUP when it came from a file.
     Serve(Box<Config>, Option<run::Reread>),
 }
@@ -70,7 +75,7 @@ impl Job {
     pub fn log_level(&self) -> Option<&str> {
         match self {
             Job::Serve(config, _) => config.log.level.as_deref(),
-            Job::Check(_) | Job::Probe(_) => None,
+            Job::Check(_) | Job::Probe(_) | Job::Status(_) => None,
         }
     }
 
@@ -78,7 +83,7 @@ impl Job {
     pub fn span_export(&self) -> Option<&TracingConfig> {
         match self {
             Job::Serve(config, _) => Some(&config.tracing).filter(|t| t.otlp_endpoint.is_some()),
-            Job::Check(_) | Job::Probe(_) => None,
+            Job::Check(_) | Job::Probe(_) | Job::Status(_) => None,
         }
     }
 }
@@ -87,6 +92,7 @@ pub fn prepare(command: Command) -> anyhow::Result<Job> {
     Ok(match command {
         Command::Check(args) => Job::Check(args),
         Command::Probe(args) => Job::Probe(args),
+        Command::Status(args) => Job::Status(args),
         Command::Mirror(args) => Job::Serve(Box::new(mirror::to_config(*args)?), None),
         Command::Proxy(args) => Job::Serve(Box::new(proxy::to_config(*args)?), None),
         Command::Run(args) => {
@@ -125,6 +131,7 @@ pub async fn dispatch(job: Job) -> anyhow::Result<()> {
     match job {
         Job::Check(args) => check::run(args),
         Job::Probe(args) => probe::run(args).await,
+        Job::Status(args) => status::run(args).await,
         Job::Serve(config, reread) => run::run_config(*config, reread).await,
     }
 }
