@@ -90,4 +90,63 @@ fn probe_with_nothing_replicating_reports_every_record_missing_and_fails() {
     assert!(sent > 0, "{text}");
     assert_eq!((received, missing), (0, sent), "{text}");
     assert!(text.contains("did not reach lonely"), "{text}");
+    assert!(text.contains("why: the target has no topic lonely"), "{text}");
+    assert!(text.contains("why: none of the"), "{text}");
+}
+
+/// The probe topic is new to a mirror that runs with its default settings: the mirror
+/// finds it within its topic refresh and the probe passes on its first run.
+#[test]
+fn probe_of_a_topic_new_to_a_running_mirror_passes_on_its_first_run() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    let strait = Strait::start(&mirror_args(
+        &source.bootstrap,
+        &target.bootstrap,
+        "strait-probe.*",
+        "fresh",
+    ));
+    assert!(strait.log_shows("flow started"), "{}", strait.log_text());
+    let (ok, text) = probe(
+        &source.bootstrap,
+        &target.bootstrap,
+        &["--topic", "strait-probe-new", "--duration", "2s", "--interval", "100ms"],
+    );
+    assert!(ok, "{text}");
+    assert!(strait.stop().success());
+}
+
+/// With the config, the probe names the flow that copies its topic under another name.
+#[test]
+fn probe_names_the_flow_that_renames_its_topic() {
+    let source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    let config = format!(
+        "[clusters.src]\nbootstrap = [\"{}\"]\n[clusters.dst]\nbootstrap = [\"{}\"]\n\n\
+         [[mirror]]\nname = \"renaming\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"probed.*\"]\n\
+         rename = \"{{source}}.{{topic}}\"\nheartbeat_interval_ms = 0\ntopic_refresh_secs = 1\n",
+        source.bootstrap, target.bootstrap
+    );
+    let path = write_config("renaming", &config);
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    let (ok, text) = probe(
+        "src",
+        "dst",
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--topic",
+            "probed",
+            "--duration",
+            "1s",
+            "--grace",
+            "3s",
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("why: flow renaming copies probed to src.probed: use --target-topic src.probed"),
+        "{text}"
+    );
+    assert!(strait.stop().success());
 }

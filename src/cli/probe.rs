@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use strait::client::Cluster;
 use strait::config::{self, ClusterConfig};
+use strait::mirror::topics::TopicFilter;
 use strait::probe::{run_probe, ProbeSettings, Summary, Tick};
 
 #[derive(Args)]
@@ -37,7 +38,9 @@ pub struct ProbeArgs {
     #[arg(long, env = "STRAIT_PROBE_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
     pub interval: Duration,
     /// How long to wait for records still under way once sending stops.
-    #[arg(long, env = "STRAIT_PROBE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    /// The default covers a mirror's default topic_refresh_secs (10) plus the copy, so
+    /// a probe topic new to a running mirror is found on the first run.
+    #[arg(long, env = "STRAIT_PROBE_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub grace: Duration,
 }
 
@@ -140,7 +143,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         };
         let _ = out.flush();
     };
-    let summary = run_probe(source, target, settings.clone(), super::shutdown_signal(), show).await?;
+    let summary = run_probe(source, target.clone(), settings.clone(), super::shutdown_signal(), show).await?;
     if terminal {
         println!();
     }
@@ -149,6 +152,9 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         anyhow::bail!("no probe record could be sent to the source");
     }
     if summary.missing() > 0 {
+        for hint in why_missing(&summary, &settings, &target, file.as_ref()).await {
+            println!("why: {hint}");
+        }
         anyhow::bail!(
             "{} of {} probe records did not reach {} within {:?} after sending stopped",
             summary.missing(),
@@ -158,6 +164,63 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the probe can tell about why records did not arrive: the target topic missing,
+/// no flow of the config copying the topic (or copying it under another name), nothing
+/// arriving at all.
+async fn why_missing(
+    s: &Summary,
+    settings: &ProbeSettings,
+    target: &Cluster,
+    file: Option<&config::Config>,
+) -> Vec<String> {
+    let mut hints = Vec::new();
+    let (topic, target_topic) = (&settings.topic, &settings.target_topic);
+    let exists = match target.refresh(Some(std::slice::from_ref(target_topic))).await {
+        Ok(meta) => meta.topics.get(target_topic).is_some_and(|t| t.error().is_none()),
+        Err(_) => true,
+    };
+    if !exists {
+        hints.push(format!(
+            "the target has no topic {target_topic}: no replicator copied {topic} there. If yours renames topics, give the target's name with --target-topic"
+        ));
+    }
+    if let Some(file) = file {
+        hints.extend(flows_copying(file, topic, target_topic));
+    }
+    if s.received == 0 {
+        hints.push(format!(
+            "none of the {} records arrived: is a replicator running from the source to the target, and does it copy {topic}?",
+            s.sent
+        ));
+    }
+    hints
+}
+
+/// What the config's flows do with the probe topic, when none copies it to the target
+/// topic the probe reads.
+fn flows_copying(file: &config::Config, topic: &str, target_topic: &str) -> Vec<String> {
+    let mut copies = Vec::new();
+    for m in &file.mirror {
+        let Ok(flow) = config::flow_settings(m) else { continue };
+        let filter = TopicFilter::new(&flow);
+        if filter.selects(topic, false) {
+            copies.push((m.name.clone(), filter.target_name(topic)));
+        }
+    }
+    if copies.is_empty() {
+        return vec![format!(
+            "no flow in the config copies {topic}: add it to a flow's topics"
+        )];
+    }
+    if copies.iter().any(|(_, t)| t == target_topic) {
+        return Vec::new();
+    }
+    copies
+        .into_iter()
+        .map(|(flow, t)| format!("flow {flow} copies {topic} to {t}: use --target-topic {t}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub enum ProbeError {
         #[source]
         source: WireError,
     },
+    #[error("probe: a fetch task panicked: {0}")]
+    Panicked(String),
 }
 
 impl ProbeError {

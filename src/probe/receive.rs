@@ -116,7 +116,7 @@ impl Receiver {
         }
         let mut out = Vec::new();
         while let Some(joined) = fetches.join_next().await {
-            match joined.expect("fetch task panicked") {
+            match joined.map_err(|e| ProbeError::Panicked(e.to_string()))? {
                 Ok(response) => out.extend(response.topics.into_iter().flat_map(|t| t.partitions)),
                 Err(e) if e.is_retriable() => {
                     tracing::warn!(error = %e, "probe fetch failed; retrying");
