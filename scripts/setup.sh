@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what strait's tests and demo need on a fresh Debian machine: kcat, stunnel,
-# musl tools and Python's venv module from Debian, the Python peers and Helm into .venv,
+# openssl, systemd-analyze, musl tools and Python's venv module from Debian, the Python peers and Helm into .venv,
 # the musl target for the static build.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
@@ -10,6 +10,8 @@ need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 command -v stunnel >/dev/null || need_apt+=(stunnel4)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # Debian's Python lacks venv (and ensurepip) until python3-venv is installed.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

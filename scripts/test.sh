@@ -4,7 +4,12 @@
 #   STRAIT_LONG=1 scripts/test.sh  also the long variants (longer fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# CI proves that the setup installs everything from nothing (scripts/fresh-check.sh).
+if [ "${CI:-}" = true ] || [ "${STRAIT_FRESH_CHECK:-0}" = 1 ]; then
+  scripts/fresh-check.sh
+else
+  scripts/setup.sh
+fi
 
 step() { printf '\n== %s\n' "$*"; }
 
