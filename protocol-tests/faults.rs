@@ -473,3 +473,83 @@ fn a_deleted_source_topic_is_dropped_and_its_recreation_is_copied_from_its_start
     assert_eq!(got.len(), 600, "the old copy stays, nothing twice");
     assert!(strait.stop().success());
 }
+
+/// Writes to the source a batch of two records whose header says three (its CRC made
+/// right), as a broken producer could: the mock stores it as it came.
+fn plant_miscounted_batch(bootstrap: &str, topic: &str) {
+    use strait::client::{AddressMap, Cluster};
+    let batch = strait::wire::build::batch_of(&[b"one", b"two"], 1_700_000_000_000).unwrap();
+    let mut bytes = batch.as_bytes().to_vec();
+    bytes[57..61].copy_from_slice(&3i32.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let bad = strait::wire::batch::Batch::new(bytes.into()).unwrap();
+    let source = Cluster::new(
+        "planter",
+        vec![bootstrap.to_owned()],
+        AddressMap::default(),
+        Default::default(),
+    );
+    crate::client::runtime()
+        .block_on(strait::client::produce::produce_one(
+            &source,
+            topic,
+            0,
+            &strait::wire::build::as_patched(&bad),
+            10_000,
+        ))
+        .unwrap();
+}
+
+/// A source batch whose record count disagrees with its records is never written to
+/// the target: its partition stops there, named in the log and in `/readyz`.
+#[test]
+fn a_source_batch_whose_record_count_is_wrong_stops_its_partition_and_is_never_written() {
+    let mut source = MockCluster::start(1);
+    let target = MockCluster::start(1);
+    source.command("topic f.bad 1");
+    let produce = |start: &str| {
+        let args = [
+            "--bootstrap",
+            &source.bootstrap,
+            "--topic",
+            "f.bad",
+            "--start",
+            start,
+            "--count",
+            "100",
+        ];
+        run_peer(
+            "produce.py",
+            &[&args[..], &["--partitions", "1", "--compression", "none"]].concat(),
+        );
+    };
+    produce("0");
+    plant_miscounted_batch(&source.bootstrap, "f.bad");
+    produce("100");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[metrics]\nlisten = \"{metrics}\"\n\n[clusters.src]\nbootstrap = [\"{}\"]\n\
+         [clusters.dst]\nbootstrap = [\"{}\"]\n\n\
+         [[mirror]]\nname = \"miscounted\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.bad\"]\n\
+         heartbeat_interval_ms = 0\n",
+        source.bootstrap, target.bootstrap
+    );
+    let path = write_config("miscounted", &config);
+    let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
+    let got = consume_within(&target.bootstrap, &["f.bad"], 1000, "read_committed", 6);
+    let seqs: Vec<u64> = got.iter().map(seq_of).collect();
+    assert_eq!(
+        seqs,
+        (0..100).collect::<Vec<u64>>(),
+        "what came before the bad batch, and nothing after"
+    );
+    assert!(strait.log_shows("says 3 records and holds 2"), "{}", strait.log_text());
+    let (status, body) = crate::metrics::get(&metrics, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("f.bad/0 stopped") && body.contains("offset 100"),
+        "{body}"
+    );
+    assert!(strait.stop().success());
+}

@@ -58,6 +58,7 @@ fn prepare(batch: &Batch, s: &ForwardSettings) -> Result<Option<Batch>, WireErro
             }
         };
     }
+    batch.verify_record_count()?;
     if !needs_rebuild(batch, s)? {
         return Ok(Some(batch.clone()));
     }

@@ -185,6 +185,27 @@ impl Batch {
 
     /// Refuses a batch whose stored CRC does not match its bytes: a corrupt source batch
     /// must never be forwarded with a fresh, valid CRC over the damage.
+    /// Whether the header's record count is the number of records an uncompressed batch
+    /// holds (a compressed one is checked where it is decompressed). A batch that says
+    /// otherwise would be refused by the target, or worse, taken as it is.
+    pub fn verify_record_count(&self) -> Result<(), WireError> {
+        if self.compression()? != Compression::None {
+            return Ok(());
+        }
+        let found = super::records::count_records(&self.records())?;
+        if found != self.record_count().max(0) as usize || self.record_count() < 0 {
+            return Err(WireError::malformed(
+                "record batch",
+                format!(
+                    "batch at offset {} says {} records and holds {found}",
+                    self.base_offset(),
+                    self.record_count()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn verify_crc(&self) -> Result<(), WireError> {
         let computed = self.computed_crc();
         if computed != self.crc() {

@@ -77,6 +77,21 @@ pub fn read_records(data: &[u8], expected: i32) -> Result<Vec<Record<'_>>, WireE
     Ok(out)
 }
 
+/// How many records an uncompressed records section holds, read from their length
+/// prefixes alone: nothing inside a record is decoded.
+pub fn count_records(data: &[u8]) -> Result<usize, WireError> {
+    let mut r = Reader::new(data, "records");
+    let mut count = 0;
+    while r.remaining() > 0 {
+        let Some(len) = r.var_len()? else {
+            return Err(WireError::malformed("record", "null record length"));
+        };
+        r.take(len)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Appends one record with new timestamp and offset deltas and the same key, value and
 /// headers.
 pub fn write_record(out: &mut Vec<u8>, record: &Record<'_>, timestamp_delta: i64, offset_delta: i32) {
