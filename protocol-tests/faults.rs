@@ -238,18 +238,7 @@ fn data_deleted_under_the_position_is_reported_with_its_gap_then_handled_per_pol
     write_config("gap", &gap_config(&source.bootstrap, &target.bootstrap, "fail"));
     produce_padded(&source.bootstrap, 12_100, 12_000);
     let mut strait = Strait::start(&["run", "--config", config]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = strait.exited() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "strait kept running: {}",
-            strait.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = strait.exit_within(Duration::from_secs(30));
     assert!(!status.success());
     let log = strait.log_text();
     assert!(
@@ -328,18 +317,7 @@ fn with_stop_flow_a_refusal_stops_the_flow_and_the_process_says_why() {
     let config = refusal_config(&source.bootstrap, &target.bootstrap, &metrics, "stop_flow");
     let path = write_config("refused-flow", &config);
     let mut strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = strait.exited() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "strait still runs: {}",
-            strait.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = strait.exit_within(Duration::from_secs(30));
     assert!(!status.success());
     let log = strait.log_text();
     assert!(
