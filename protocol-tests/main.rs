@@ -8,6 +8,7 @@ mod client;
 mod container;
 mod dashboard;
 mod deploy;
+mod distance;
 mod faults;
 mod golden;
 mod harness;
