@@ -196,7 +196,8 @@ impl Flow {
 
     async fn on_partition(&mut self, topic: String, p: FetchPartition) -> Result<(), MirrorError> {
         let key = (topic, p.partition);
-        if !self.partitions.contains_key(&key) || !self.usable(&key, &p).await? {
+        // Dropped or stopped while this fetch was under way: its data is not wanted.
+        if !self.partitions.get(&key).is_some_and(|s| s.stopped.is_none()) || !self.usable(&key, &p).await? {
             return Ok(());
         }
         let at = self.partitions[&key].fetch_position;
