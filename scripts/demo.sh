@@ -15,9 +15,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# The peers' own logs (librdkafka's among them) go to a file, shown only if a step fails.
+peer_log="$work/peers.log"
 # Source: librdkafka's mock cluster, kept alive by an open stdin.
 mkfifo "$work/hold"
-$py protocol-tests/peers/mock_cluster.py 3 < "$work/hold" > "$work/sea.addr" &
+$py protocol-tests/peers/mock_cluster.py 3 < "$work/hold" > "$work/sea.addr" 2>>"$peer_log" &
 pids+=($!)
 exec 3> "$work/hold"
 until grep -q BOOTSTRAP "$work/sea.addr" 2>/dev/null; do sleep 0.2; done
@@ -31,8 +33,6 @@ pids+=($!)
 until $py -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do sleep 0.2; done
 echo "demo: source cluster sea = $sea (3 brokers), target cluster hk = $hk"
 
-# The peers' own logs (librdkafka's among them) go to a file, shown only if a step fails.
-peer_log="$work/peers.log"
 produce() { $py protocol-tests/peers/produce.py --bootstrap "$sea" --topic "$1" --start "$2" --count "$3" --compression "$4" >/dev/null 2>>"$peer_log"; }
 trap 'echo "demo: a step failed; the peers said:"; tail -20 "$peer_log" 2>/dev/null; cleanup' ERR
 echo "demo: producing 10000 records to events.views (zstd) before strait starts"
@@ -95,6 +95,6 @@ compare events.views 10000
 kill -TERM "$strait_pid"
 wait "$strait_pid" && echo "demo: strait stopped cleanly on SIGTERM"
 echo "demo: from strait's log: what it created, and where it resumed after the kill"
-grep -E "created target topic" "$work/strait.log" | head -2 | sed 's/^/  /'
-grep -E "resuming from its committed progress" "$work/strait.log" | head -3 | sed 's/^/  /'
+grep -E "created target topic" "$work/strait.log" | grep -v heartbeats | head -2 | sed 's/^/  /'
+grep -E "resuming from its committed progress" "$work/strait.log" | grep -v heartbeats | head -3 | sed 's/^/  /'
 echo "demo: done"
