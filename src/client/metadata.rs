@@ -58,9 +58,17 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// A partition's leader: partitions are kept sorted by id, which is almost always
+    /// their index, so a flow looking up thousands of leaders a round costs no scans.
     pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
         let t = self.topics.get(topic)?;
-        let p = t.partitions.iter().find(|p| p.id == partition)?;
+        let p = match usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)) {
+            Some(p) if p.id == partition => p,
+            _ => {
+                let at = t.partitions.binary_search_by_key(&partition, |p| p.id).ok()?;
+                &t.partitions[at]
+            }
+        };
         (p.leader >= 0).then_some(p.leader)
     }
 

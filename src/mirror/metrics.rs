@@ -186,6 +186,33 @@ impl MirrorMetrics {
     }
 }
 
+/// One partition's series, looked up once when the partition is assigned, so that the
+/// per-batch path touches no label map.
+#[derive(Clone)]
+pub struct PartitionHandles {
+    pub records: Counter,
+    pub bytes: Counter,
+    pub batches: Counter,
+    pub lag: Gauge,
+    pub latency: Histogram,
+}
+
+impl PartitionHandles {
+    pub fn new(m: &MirrorMetrics, labels: &PartitionLabels) -> PartitionHandles {
+        let topic = TopicLabels {
+            flow: labels.flow.clone(),
+            topic: labels.topic.clone(),
+        };
+        PartitionHandles {
+            records: m.records.get_or_create(labels).clone(),
+            bytes: m.bytes.get_or_create(labels).clone(),
+            batches: m.batches.get_or_create(labels).clone(),
+            lag: m.lag.get_or_create(labels).clone(),
+            latency: m.latency.get_or_create(&topic).clone(),
+        }
+    }
+}
+
 /// A forward's batches as the metrics see them.
 #[derive(Debug, Default, Clone)]
 pub struct ForwardStats {
@@ -205,18 +232,13 @@ impl ForwardStats {
     }
 
     /// Records an acknowledged forward of one partition.
-    pub fn record(&self, m: &MirrorMetrics, labels: &PartitionLabels) {
-        m.records.get_or_create(labels).inc_by(self.records);
-        m.bytes.get_or_create(labels).inc_by(self.bytes);
-        m.batches.get_or_create(labels).inc_by(self.newest.len() as u64);
-        let topic = TopicLabels {
-            flow: labels.flow.clone(),
-            topic: labels.topic.clone(),
-        };
-        let latency = m.latency.get_or_create(&topic);
+    pub fn record(&self, h: &PartitionHandles) {
+        h.records.inc_by(self.records);
+        h.bytes.inc_by(self.bytes);
+        h.batches.inc_by(self.newest.len() as u64);
         let now_ms = now_ms();
         for newest in self.newest.iter().filter(|t| **t > 0) {
-            latency.observe((now_ms - newest).max(0) as f64 / 1000.0);
+            h.latency.observe((now_ms - newest).max(0) as f64 / 1000.0);
         }
     }
 

@@ -9,7 +9,7 @@ use crate::client::error::UNKNOWN_TOPIC_OR_PARTITION;
 use crate::client::offsets::{EARLIEST, LATEST};
 use crate::client::Metadata;
 use crate::mirror::in_flight::Key;
-use crate::mirror::metrics::kind;
+use crate::mirror::metrics::{kind, PartitionHandles};
 use crate::mirror::progress::{self};
 use crate::mirror::settings::StartChoice;
 use crate::mirror::MirrorError;
@@ -219,7 +219,8 @@ impl Flow {
             .map_err(|e| self.err(e))?;
         for p in new {
             let key = (source_topic.to_owned(), p);
-            let mut state = PartitionState::new(target_topic, topic_id, -1);
+            let handles = PartitionHandles::new(&self.metrics, &self.labels(&key));
+            let mut state = PartitionState::new(target_topic, topic_id, -1, handles);
             match committed.get(&(target_topic.to_owned(), p)) {
                 Some(offset) => {
                     tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");

@@ -227,8 +227,7 @@ impl Flow {
             let state = self.partitions.get_mut(key).expect("checked by the caller");
             state.high_watermark = p.high_watermark;
             state.retry = None;
-            let lag = state.lag();
-            self.metrics.lag.get_or_create(&self.labels(key)).set(lag);
+            state.metrics.lag.set(state.lag());
             return Ok(true);
         }
         self.metrics.error(&self.cfg.name, kind::FETCH_PARTITION);

@@ -78,8 +78,8 @@ impl Flow {
             stats,
             result,
         } = done;
-        if result.is_ok() {
-            stats.record(&self.metrics, &self.labels(&key));
+        if let (Ok(()), Some(state)) = (&result, self.partitions.get(&key)) {
+            stats.record(&state.metrics);
             self.health.copied(&stats);
             if self.is_heartbeat(&key.0) {
                 let flow = FlowLabels {

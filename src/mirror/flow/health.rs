@@ -137,8 +137,7 @@ impl Flow {
                 continue;
             };
             state.high_watermark = hw;
-            let lag = state.lag();
-            self.metrics.lag.get_or_create(&self.labels(&key)).set(lag);
+            state.metrics.lag.set(state.lag());
         }
     }
 

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use super::forward::ForwardSettings;
 use super::heartbeat;
 use super::in_flight::{InFlight, Key};
-use super::metrics::{kind, ErrorLabels, FlowLabels, MirrorMetrics, PartitionLabels};
+use super::metrics::{kind, ErrorLabels, FlowLabels, MirrorMetrics, PartitionHandles, PartitionLabels};
 use super::retry::Backoff;
 use super::select::Held;
 use super::topics::TopicFilter;
@@ -64,12 +64,14 @@ struct PartitionState {
     /// Why the partition was stopped (`on_partition_error = "stop_partition"`).
     stopped: Option<String>,
     stuck: bool,
+    metrics: PartitionHandles,
 }
 
 impl PartitionState {
-    fn new(target_topic: &str, topic_id: u128, position: i64) -> PartitionState {
+    fn new(target_topic: &str, topic_id: u128, position: i64, metrics: PartitionHandles) -> PartitionState {
         let now = Instant::now();
         PartitionState {
+            metrics,
             target_topic: target_topic.to_owned(),
             topic_id,
             position,
