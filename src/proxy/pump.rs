@@ -131,9 +131,11 @@ pub async fn serve(
     proxy.counters.connections.dec();
 }
 
-/// The api's name as a metric label; unknown keys by number.
+/// The api's name as a metric label. Every api key the proxy does not know shares the
+/// one label `unknown`: a label made from what a client sends would let any client
+/// create series without bound.
 pub(super) fn api_label(api_key: i16) -> String {
-    ApiKey::try_from(api_key).map_or_else(|_| api_key.to_string(), |k| format!("{k:?}"))
+    ApiKey::try_from(api_key).map_or_else(|_| "unknown".to_owned(), |k| format!("{k:?}"))
 }
 
 pub(super) fn client_error(client: &str, detail: impl std::fmt::Display) -> ProxyError {
@@ -255,5 +257,19 @@ impl Ends<'_> {
                     .unwrap_or(Ok(()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_label;
+
+    #[test]
+    fn api_keys_the_proxy_does_not_know_share_one_label() {
+        for key in [-1, 200, 1000, 9999, i16::MAX, i16::MIN] {
+            assert_eq!(api_label(key), "unknown", "api key {key}");
+        }
+        assert_eq!(api_label(0), "Produce");
+        assert_eq!(api_label(3), "Metadata");
     }
 }
