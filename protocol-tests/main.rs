@@ -16,6 +16,7 @@ mod mirror;
 mod otlp;
 mod probe;
 mod proxy;
+mod proxy_answers;
 mod proxy_faults;
 mod proxy_leaders;
 mod reload;

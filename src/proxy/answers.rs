@@ -75,22 +75,22 @@ pub(super) async fn forward_responses(
             .await
             .map_err(failed)?;
         let id = response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
-        let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
-            Some(route) => rewrite(proxy, &route, frame),
+        let (answer, route) = match in_flight.match_answer(id).map_err(upstream_error)? {
+            Some(route) => (rewrite(proxy, &route, frame), Some(route)),
             // An answer to an acks=0 produce, which the client asked not to get. A client
             // that has stopped reading would answer it with a reset, and the reset would
             // discard the requests it sent that are still unread in the proxy's socket.
             None if sent.is_none() => continue,
             // One already partly sent (passed on as it arrived) is finished; a Produce
             // answer carries no address.
-            None => Ok(Answer::Unchanged(frame)),
+            None => (Ok(Answer::Unchanged(frame)), None),
         };
         if matches!(answer, Ok(Answer::Rewritten { .. })) {
             tally.rewritten.fetch_add(1, Ordering::Relaxed);
         }
         let parts = answer
             .and_then(|answer| answer.rest(sent))
-            .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+            .map_err(|e| upstream_error(format!("cannot rewrite the {} answer: {e}", answer_to(route))))?;
         delivered((sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
         write_all_parts(&mut client_write, &parts)
             .await
@@ -99,6 +99,14 @@ pub(super) async fn forward_responses(
     let _ = client_write.shutdown().await;
     linger(proxy, frames).await;
     Ok(())
+}
+
+/// The api and version an answer is for, for a log line.
+fn answer_to(route: Option<RequestRoute>) -> String {
+    route.map_or_else(
+        || "unrequested Produce".to_owned(),
+        |r| format!("{} v{}", api_label(r.api_key), r.api_version),
+    )
 }
 
 /// Keeps the broker's side open until the broker closes it (it has read everything

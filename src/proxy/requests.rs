@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::cut_through::{pass_on, splice_on, splice_pipe, Failed};
 use super::error::ProxyError;
 use super::pump::{api_label, client_error, InFlight, Tally};
-use super::rewrite::api_versions;
+use super::rewrite::allowed;
 use super::server::Proxy;
 use crate::net::frames::{FrameError, FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
@@ -36,6 +36,28 @@ fn acks_say_answer(frame: &[u8], route: &RequestRoute) -> Result<bool, WireError
         return Ok(true);
     };
     Ok(request_acks(frame, header_version, route.api_version)? != 0)
+}
+
+/// Whether the proxy lets this request through: an api of its allow-list, at a version
+/// it offered. ApiVersions goes at any version, since clients send it before they know
+/// what the other side offers, and the broker answers a version it does not know in the
+/// one form the proxy reads for every version.
+fn allowed(route: &RequestRoute) -> Result<(), String> {
+    if route.api_key == ApiKey::ApiVersions as i16 {
+        return Ok(());
+    }
+    let api = api_label(route.api_key);
+    match allowed::max_version(route.api_key) {
+        Some(max) if route.api_version <= max => Ok(()),
+        Some(max) => Err(format!(
+            "{api} (api key {}) version {} is above what the proxy offers ({max}); the client ignored ApiVersions",
+            route.api_key, route.api_version
+        )),
+        None => Err(format!(
+            "{api} (api key {}) version {} is not an api the proxy lets through; the client ignored ApiVersions",
+            route.api_key, route.api_version
+        )),
+    }
 }
 
 pub(super) async fn forward_requests(
@@ -80,15 +102,9 @@ pub(super) async fn forward_requests(
         proxy.counters.to_broker.inc_by(4 + len as u64);
         tally.requests.fetch_add(1, Ordering::Relaxed);
         tally.to_broker.fetch_add(4 + len as u64, Ordering::Relaxed);
-        if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
+        if let Err(refused) = allowed(&route) {
             // Its answer could carry addresses the proxy cannot rewrite.
-            return Err(client_error(
-                client,
-                format!(
-                    "api key {} version {} is above what the proxy lets through ({limit}); the client ignored ApiVersions",
-                    route.api_key, route.api_version
-                ),
-            ));
+            return Err(client_error(client, refused));
         }
 
         if expects_answer(head, &route) {
