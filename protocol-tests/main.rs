@@ -17,6 +17,7 @@ mod otlp;
 mod probe;
 mod proxy;
 mod proxy_answers;
+mod proxy_deadlines;
 mod proxy_faults;
 mod proxy_leaders;
 mod reload;

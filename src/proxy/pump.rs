@@ -18,10 +18,13 @@ use super::error::ProxyError;
 use super::requests::forward_requests;
 use super::server::{Proxy, Target};
 use crate::net::connection::Io;
-use crate::net::frames::FrameReader;
+use crate::net::frames::{FrameReader, Pace};
 use crate::net::splice::Spliceable;
 use crate::wire::header::RequestRoute;
 
+/// The slowest a large request may arrive once begun, beyond the idle timeout it gets
+/// first: 100 MB (the largest frame by default) then takes at most 400 s more.
+const MIN_REQUEST_RATE: u64 = 256 * 1024;
 /// Requests one client may have waiting for answers; more waits (back-pressure).
 const MAX_IN_FLIGHT: usize = 1024;
 /// Recent acks=0 produces remembered in case a broker answers one anyway (some do, with
@@ -224,9 +227,13 @@ impl Ends<'_> {
             unanswered: Mutex::default(),
         });
         let max = proxy.settings.max_frame;
+        let pace = Pace {
+            patience: proxy.settings.idle_timeout,
+            min_rate: MIN_REQUEST_RATE,
+        };
         let requests = forward_requests(
             proxy,
-            FrameReader::new(client_read, max),
+            FrameReader::new(client_read, max).paced(pace),
             // Borrowed, so that it outlives the requests: dropping a plain TCP write half
             // would end the broker's side, and with it the answers still due.
             &mut upstream_write,

@@ -69,16 +69,26 @@ pub(super) async fn forward_requests(
     tally: &Tally,
 ) -> Result<(), ProxyError> {
     let mut shutdown = proxy.shutdown.clone();
+    let mut stopping = proxy.shutdown.clone();
     let mut pipe = None;
     let idle = proxy.settings.idle_timeout;
     loop {
-        // Waiting for a request's start is cancel-safe; its body is read past here.
+        // Waiting for a request's start is cancel-safe, and so is a small request's
+        // body, which stays buffered; a large one's body is read past here.
         let next = tokio::select! {
             n = tokio::time::timeout(idle, frames.next_or_large(POOLED_FROM)) => n,
             _ = shutdown.changed() => return Ok(()),
         };
         let mut request = match next {
             Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
+            // A request begun an idle timeout ago and still not whole is a trickle, not
+            // a client waiting for its answers.
+            Err(_) if frames.partial() > 0 => {
+                return Err(client_error(
+                    client,
+                    format!("a request was not whole {idle:?} after it began"),
+                ))
+            }
             Err(_) => continue,
             Ok(Ok(Some(request))) => request,
             Ok(Ok(None)) => {
@@ -89,9 +99,12 @@ pub(super) async fn forward_requests(
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
         if let Next::Large(large) = &mut request {
-            read_head(&mut frames, large)
-                .await
-                .map_err(|e| client_error(client, e))?;
+            // Nothing of it went upstream yet: on shutdown it is dropped, and the answers
+            // already due are still delivered.
+            tokio::select! {
+                head = read_head(&mut frames, large) => head.map_err(|e| client_error(client, e))?,
+                _ = stopping.wait_for(|stop| *stop) => return Ok(()),
+            }
         }
         let (head, len) = match &request {
             Next::Whole(frame) => (&frame[..], frame.len()),
@@ -127,11 +140,21 @@ pub(super) async fn forward_requests(
                 let prefix = length_prefix(frame.len()).map_err(|e| client_error(client, e))?;
                 write_all_parts(upstream, &[&prefix[..], &frame[..]]).await
             }
-            Next::Large(large) => match pass_request_on(&mut frames, large, upstream, &mut pipe).await {
-                Ok(()) => Ok(()),
-                Err(Failed::Reading(e)) => return Err(client_error(client, e)),
-                Err(Failed::Writing(e)) => Err(e),
-            },
+            Next::Large(large) => {
+                let passed = tokio::select! {
+                    passed = pass_request_on(&mut frames, large, upstream, &mut pipe) => passed,
+                    // Part of it went upstream, whose answer will never come: the
+                    // connection cannot go on.
+                    _ = stopping.wait_for(|stop| *stop) => {
+                        return Err(client_error(client, "the proxy is stopping and a request had only partly arrived"))
+                    }
+                };
+                match passed {
+                    Ok(()) => Ok(()),
+                    Err(Failed::Reading(e)) => return Err(client_error(client, e)),
+                    Err(Failed::Writing(e)) => Err(e),
+                }
+            }
         };
         written.map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
     }

@@ -102,13 +102,24 @@ impl Proxy {
         Ok(())
     }
 
+    /// Connections open now.
+    fn open_connections(&self) -> usize {
+        self.settings.max_connections - self.slots.available_permits()
+    }
+
     async fn drain(&self) {
-        let deadline = Instant::now() + self.settings.shutdown_grace;
-        while self.slots.available_permits() < self.settings.max_connections && Instant::now() < deadline {
+        let started = Instant::now();
+        let deadline = started + self.settings.shutdown_grace;
+        tracing::info!(
+            proxy = %self.settings.name,
+            waiting_for = self.open_connections(),
+            grace = ?self.settings.shutdown_grace,
+            "proxy stopping: accepting no more connections and letting in-flight requests finish; requests that had only partly arrived are dropped; a proxy has no progress to commit"
+        );
+        while self.open_connections() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let open = self.settings.max_connections - self.slots.available_permits();
-        tracing::info!(proxy = %self.settings.name, still_open = open, "proxy stopped");
+        tracing::info!(proxy = %self.settings.name, still_open = self.open_connections(), waited = ?started.elapsed(), "proxy stopped");
     }
 
     async fn open_known_brokers(self: Arc<Self>) {
