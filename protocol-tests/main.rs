@@ -19,6 +19,7 @@ mod proxy;
 mod proxy_answers;
 mod proxy_deadlines;
 mod proxy_faults;
+mod proxy_fds;
 mod proxy_leaders;
 mod reload;
 mod security;

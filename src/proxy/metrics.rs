@@ -47,7 +47,7 @@ impl ProxyMetrics {
         );
         r.register(
             "connections_refused",
-            "Client connections refused at the connection limit",
+            "Client connections refused: at the connection limit, out of file descriptors, or closed because the broker could not be reached",
             self.refused.clone(),
         );
         r.register("requests", "Client requests forwarded, by api", self.requests.clone());

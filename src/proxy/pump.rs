@@ -172,7 +172,16 @@ async fn relay(
         )),
         None => Link::Plain(stream),
     };
-    let (broker, upstream) = proxy.dial(target, client).await?;
+    let (broker, upstream) = match proxy.dial(target, client).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            // Closed at once, not left waiting for answers that cannot come. Every client
+            // meets the same failure (the broker is down, or descriptors ran out), so it
+            // is counted and logged at a bounded rate rather than once per client.
+            proxy.refuse(1, &format!("cannot serve the client: {e}"), None);
+            return Ok(());
+        }
+    };
     tracing::Span::current().record("broker", broker.as_str());
     let ends = Ends {
         proxy,

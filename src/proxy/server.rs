@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use super::accept::{out_of_descriptors, Backoff, RefusalLog, Reserve};
 use super::broker_map::{BrokerMap, Registered};
 use super::error::ProxyError;
 use super::metrics::{labels, ProxyCounters, ProxyMetrics};
@@ -54,6 +55,7 @@ pub struct Proxy {
     pub(crate) shutdown: watch::Receiver<bool>,
     cluster: Arc<Cluster>,
     pub(crate) counters: ProxyCounters,
+    refusals: RefusalLog,
 }
 
 impl Proxy {
@@ -63,6 +65,7 @@ impl Proxy {
         metrics: ProxyMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), ProxyError> {
+        super::fd_limit::check(&settings.name, settings.max_connections, super::fd_limit::raise());
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| ProxyError::Bind {
@@ -82,6 +85,7 @@ impl Proxy {
             shutdown: shutdown.clone(),
             cluster,
             counters: ProxyCounters::new(&settings.name, metrics.clone()),
+            refusals: RefusalLog::default(),
             settings,
         });
         let up = metrics.up.get_or_create(&labels(&proxy.settings.name)).clone();
@@ -176,28 +180,59 @@ impl Proxy {
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, target: Target) {
         let mut shutdown = self.shutdown.clone();
+        let mut backoff = Backoff::new();
+        let mut reserve = Reserve::new();
         while !*shutdown.borrow() {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
                 _ = shutdown.changed() => continue,
             };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(proxy = %self.settings.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+            let pause = match accepted {
+                Ok((stream, peer)) => {
+                    backoff.reset();
+                    self.serve(stream, peer, target);
                     continue;
                 }
+                Err(e) if out_of_descriptors(&e) => {
+                    let refused = reserve.refuse_waiting(&listener).await;
+                    self.refuse(refused, &format!("out of file descriptors ({e})"), None);
+                    backoff.pause()
+                }
+                Err(e) => {
+                    tracing::warn!(proxy = %self.settings.name, error = %e, "accept failed");
+                    Duration::from_millis(50)
+                }
             };
-            let families = &self.counters.families;
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                families.refused.get_or_create(&labels(&self.settings.name)).inc();
-                tracing::warn!(proxy = %self.settings.name, %peer, limit = self.settings.max_connections, "connection limit reached; refusing");
-                continue;
-            };
-            families.accepted.get_or_create(&labels(&self.settings.name)).inc();
-            tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
         }
+    }
+
+    /// Serves an accepted client, if a connection slot is free.
+    fn serve(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr, target: Target) {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            let why = format!("connection limit reached ({})", self.settings.max_connections);
+            self.refuse(1, &why, Some(peer));
+            return;
+        };
+        let families = &self.counters.families;
+        families.accepted.get_or_create(&labels(&self.settings.name)).inc();
+        tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+    }
+
+    /// Counts clients refused, or closed before they were served, and logs it at a
+    /// bounded rate.
+    pub(crate) fn refuse(&self, count: u64, why: &str, peer: Option<SocketAddr>) {
+        if count > 0 {
+            let families = &self.counters.families;
+            families
+                .refused
+                .get_or_create(&labels(&self.settings.name))
+                .inc_by(count);
+        }
+        self.refusals.note(&self.settings.name, why, count, peer);
     }
 
     /// The upstream address a listener stands for.
