@@ -21,5 +21,6 @@ mod proxy_deadlines;
 mod proxy_faults;
 mod proxy_fds;
 mod proxy_leaders;
+mod proxy_listeners;
 mod reload;
 mod security;

@@ -20,6 +20,18 @@ use crate::client::{AddressMap, Cluster};
 use crate::net::tls::TlsSettings;
 use crate::net::ConnectOptions;
 
+/// The first and the longest wait before binding a broker listener again.
+const LISTEN_RETRY_FIRST: Duration = Duration::from_millis(200);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Binds a listener at once, from outside the runtime's async bind, so that a broker
+/// named in an answer being rewritten gets its port before the answer goes out.
+fn bind_now(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std)
+}
+
 pub struct ProxySettings {
     pub name: String,
     /// The bootstrap listener; broker listeners use its IP.
@@ -141,7 +153,9 @@ impl Proxy {
         Ok(())
     }
 
-    /// The address clients get for broker `node`, registering it on first sight.
+    /// The address clients get for broker `node`, registering it on first sight. Until
+    /// its listener is bound the port is 0: no client is sent to a port where nothing
+    /// of the proxy's listens (or something else does).
     pub fn advertise(self: &Arc<Self>, node: i32, host: &str, port: i32) -> (String, i32) {
         let registered = self
             .map
@@ -159,23 +173,53 @@ impl Proxy {
                 0
             }
         };
+        let bound = self.map.lock().unwrap_or_else(|e| e.into_inner()).is_bound(node);
+        let port = if bound { port } else { 0 };
         (self.settings.advertise_host.clone(), i32::from(port))
     }
 
+    /// Opens broker `node`'s listener; a port that cannot be bound (taken, say) is
+    /// retried with back-off until it is, and reported as not ready meanwhile.
     fn open_broker_listener(self: &Arc<Self>, node: i32, port: u16) {
         let addr = SocketAddr::new(self.settings.listen.ip(), port);
-        let bound = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(TcpListener::from_std);
-        match bound {
-            Ok(listener) => {
-                tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
-                tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
-            }
+        match bind_now(addr) {
+            Ok(listener) => self.listen_for(node, addr, listener),
             Err(e) => {
-                tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener")
+                self.listener_state(node, addr, false);
+                tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener; retrying, and not advertising it until it is bound");
+                tokio::spawn(self.clone().retry_broker_listener(node, addr));
             }
         }
+    }
+
+    async fn retry_broker_listener(self: Arc<Self>, node: i32, addr: SocketAddr) {
+        let mut shutdown = self.shutdown.clone();
+        let mut backoff = LISTEN_RETRY_FIRST;
+        while !*shutdown.borrow() {
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => continue,
+            }
+            match bind_now(addr) {
+                Ok(listener) => return self.listen_for(node, addr, listener),
+                Err(e) => {
+                    tracing::warn!(proxy = %self.settings.name, node, %addr, error = %e, retry_in = ?backoff, "broker listener still not bound")
+                }
+            }
+            backoff = (backoff * 2).min(LISTEN_RETRY_MAX);
+        }
+    }
+
+    fn listen_for(self: &Arc<Self>, node: i32, addr: SocketAddr, listener: TcpListener) {
+        tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).set_bound(node);
+        self.listener_state(node, addr, true);
+        tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
+    }
+
+    fn listener_state(&self, node: i32, addr: SocketAddr, bound: bool) {
+        let families = &self.counters.families;
+        families.broker_listener(&self.settings.name, node, &addr.to_string(), bound);
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, target: Target) {
