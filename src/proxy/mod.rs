@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod answers;
 pub mod broker_map;
+pub mod connection;
 pub mod cut_through;
 pub mod error;
 pub mod fd_limit;

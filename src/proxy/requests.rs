@@ -6,11 +6,10 @@ use std::sync::atomic::Ordering;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::connection::{api_label, client_error, InFlight, RequestSide, Tally};
 use super::cut_through::{pass_on, splice_on, splice_pipe, Failed};
 use super::error::ProxyError;
-use super::pump::{api_label, client_error, InFlight, Tally};
 use super::rewrite::allowed;
-use super::server::Proxy;
 use crate::net::frames::{FrameError, FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
@@ -61,17 +60,17 @@ fn allowed(route: &RequestRoute) -> Result<(), String> {
 }
 
 pub(super) async fn forward_requests(
-    proxy: &Proxy,
+    side: &RequestSide<'_>,
     mut frames: FrameReader<impl AsyncRead + Spliceable + Unpin>,
     upstream: &mut (impl AsyncWrite + Spliceable + Unpin),
     in_flight: &InFlight,
     client: &str,
     tally: &Tally,
 ) -> Result<(), ProxyError> {
-    let mut shutdown = proxy.shutdown.clone();
-    let mut stopping = proxy.shutdown.clone();
+    let mut shutdown = side.shutdown.clone();
+    let mut stopping = side.shutdown.clone();
     let mut pipe = None;
-    let idle = proxy.settings.idle_timeout;
+    let idle = side.idle;
     loop {
         // Waiting for a request's start is cancel-safe, and so is a small request's
         // body, which stays buffered; a large one's body is read past here.
@@ -111,8 +110,8 @@ pub(super) async fn forward_requests(
             Next::Large(large) => (large.received(), large.stated_len()),
         };
         let route = request_route(head).map_err(|e| client_error(client, e))?;
-        proxy.counters.request(&api_label(route.api_key));
-        proxy.counters.to_broker.inc_by(4 + len as u64);
+        side.counters.request(&api_label(route.api_key));
+        side.counters.to_broker.inc_by(4 + len as u64);
         tally.requests.fetch_add(1, Ordering::Relaxed);
         tally.to_broker.fetch_add(4 + len as u64, Ordering::Relaxed);
         if let Err(refused) = allowed(&route) {
