@@ -299,9 +299,23 @@ impl Strait {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Strait {
+        Strait::start_under(&[], args, env)
+    }
+
+    /// Starts strait through a command that execs it, such as `prlimit --nofile=N:N`.
+    pub fn start_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Strait {
         let log = std::env::temp_dir().join(format!("strait-test-{}-{}.log", std::process::id(), free_port()));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_strait"))
+        let strait = env!("CARGO_BIN_EXE_strait");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut c = Command::new(program);
+                c.args(wrapper_args).arg(strait);
+                c
+            }
+            None => Command::new(strait),
+        };
+        let child = command
             .args(args)
             .env("STRAIT_LOG", "info,strait=debug")
             .envs(env.iter().copied())

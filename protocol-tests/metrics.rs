@@ -132,6 +132,30 @@ fn proxy_metrics_count_connections_requests_bytes_and_rewrites() {
     assert!(strait.stop().success());
 }
 
+/// Api keys a client makes up are counted under one label, so that no client can make
+/// the proxy grow a series per number it sends.
+#[test]
+fn requests_with_api_keys_the_proxy_does_not_know_share_one_label() {
+    let cluster = MockCluster::start(1);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (strait, listen) = crate::proxy::proxy(&cluster.bootstrap, &["--name", "edge", "--metrics", &addr]);
+    for api in 9001..9006i16 {
+        let mut s = TcpStream::connect(&listen).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut request = api.to_be_bytes().to_vec();
+        request.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0xff, 0xff]);
+        let mut frame = (request.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&request);
+        s.write_all(&frame).unwrap();
+        let _ = s.read(&mut [0u8; 16]);
+    }
+    let text = scrape_until(&addr, "the unknown label", |t| {
+        sum(t, "strait_proxy_requests_total", &["api=\"unknown\""]) >= 5.0
+    });
+    assert!(!text.contains("api=\"900"), "{text}");
+    assert!(strait.stop().success());
+}
+
 #[test]
 fn a_bad_metrics_address_is_refused_before_anything_starts() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_strait"))

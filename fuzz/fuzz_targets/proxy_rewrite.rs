@@ -1,7 +1,9 @@
 //! The proxy's answer rewriting over arbitrary broker answers. Byte 0 picks the api
 //! (Metadata, FindCoordinator, DescribeCluster, ApiVersions, Produce, Fetch) and byte 1
 //! the version. A rewrite may keep only bytes that are there, may grow the answer only
-//! by the addresses written into it, and one with no address rewritten keeps its length.
+//! by the addresses written into it, and one with no address rewritten is the answer's
+//! own start, cut where its schema ends (but ApiVersions, which drops the apis the
+//! proxy does not let through).
 //! A Produce or Fetch rewrite fitted into the length the broker's answer had (as it
 //! must be when that length went to the client first) has exactly that length.
 #![no_main]
@@ -27,8 +29,10 @@ fuzz_target!(|data: &[u8]| {
         let len = out.keep + out.tail.len();
         // A tagged field's size may take one more varint byte after a rewrite.
         assert!(len <= body.len() + rewritten * (2 + "proxy.example.com".len()) + 5);
-        if rewritten == 0 {
-            assert_eq!(len, body.len());
+        if rewritten == 0 && api != 18 {
+            // Bytes after the end of the answer's schema are cut.
+            let whole = [&body[..out.keep], &out.tail[..]].concat();
+            assert_eq!(whole[..], body[..len]);
         }
         if matches!(api, 0 | 1) {
             // It may fail (an error, never a panic) when the answer's last tag leaves

@@ -89,7 +89,8 @@ impl Endpoint {
             .iter()
             .filter(|p| !proxy_up(p))
             .map(|p| format!("proxy {p}"));
-        flows.chain(proxies).collect()
+        let listeners = self.metrics.proxy.unbound_listeners();
+        flows.chain(proxies).chain(listeners).collect()
     }
 }
 

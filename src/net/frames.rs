@@ -1,11 +1,16 @@
 //! Reading whole frames from a byte stream: the buffer grows only to the size a frame
 //! states, and only once that size passed the limit. Large frames are read straight
-//! into a pooled buffer (see `wire::buffers`).
+//! into a pooled buffer (see `wire::buffers`). A reader may be given a `Pace`: then a
+//! large frame that has started must arrive by a deadline, so a peer that states a
+//! large size and then trickles cannot hold a buffer (and whatever else waits on the
+//! frame) for ever.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
 
 use crate::wire::buffers::{BufferPool, POOLED_FROM};
 use crate::wire::frame::{peek_frame_len, take_frame};
@@ -16,14 +21,35 @@ pub struct FrameReader<R> {
     buf: BytesMut,
     max: usize,
     pool: Arc<BufferPool>,
+    pace: Option<Pace>,
+}
+
+/// How long a frame that has started may take to arrive: `patience` from its first
+/// bytes, plus the time its size takes at `min_rate` bytes a second. A slow link gets
+/// time in proportion to what it carries; a trickle does not.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub patience: Duration,
+    pub min_rate: u64,
+}
+
+impl Pace {
+    /// When a frame of `len` bytes that starts now must be whole.
+    pub fn deadline(&self, len: usize) -> Instant {
+        let carry = Duration::from_secs_f64(len as f64 / self.min_rate.max(1) as f64);
+        Instant::now() + self.patience.saturating_add(carry)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     #[error("{0}")]
     Wire(#[from] WireError),
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("a frame of {len} bytes was not whole by its deadline ({received} bytes arrived)")]
+    Late { len: usize, received: usize },
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -33,7 +59,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf: BytesMut::with_capacity(64 * 1024),
             max,
             pool: BufferPool::shared(),
+            pace: None,
         }
+    }
+
+    /// Gives every large frame that starts from now on a deadline (see `Pace`).
+    pub fn paced(mut self, pace: Pace) -> Self {
+        self.pace = Some(pace);
+        self
+    }
+
+    /// Bytes of a frame not yet whole that wait in the buffer: a small frame that has
+    /// started.
+    pub fn partial(&self) -> usize {
+        self.buf.len()
     }
 
     /// The stream frames are read from. Past a large frame's start nothing of it is
@@ -90,13 +129,27 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let buffered = self.buf.len().min(len);
         body.extend_from_slice(&self.buf[..buffered]);
         self.buf.advance(buffered);
-        Large { body, len }
+        let deadline = self.pace.map(|pace| pace.deadline(len));
+        Large { body, len, deadline }
     }
 
-    /// Reads once more into a large frame, never past its end.
+    /// Reads once more into a large frame, never past its end, nor past its deadline.
     pub async fn read_more(&mut self, large: &mut Large) -> Result<(), FrameError> {
         let rest = (large.len - large.body.len()) as u64;
-        if rest > 0 && (&mut self.read).take(rest).read_buf(&mut large.body).await? == 0 {
+        if rest == 0 {
+            return Ok(());
+        }
+        let deadline = large.deadline;
+        let mut limited = (&mut self.read).take(rest);
+        let read = limited.read_buf(&mut large.body);
+        let n = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+                Ok(n) => n?,
+                Err(_) => return Err(large.late()),
+            },
+            None => read.await?,
+        };
+        if n == 0 {
             return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
         Ok(())
@@ -120,9 +173,23 @@ pub enum Next {
 pub struct Large {
     body: Vec<u8>,
     len: usize,
+    deadline: Option<Instant>,
 }
 
 impl Large {
+    /// When the frame must be whole, if its reader is paced.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The error for a frame not whole by its deadline.
+    pub fn late(&self) -> FrameError {
+        FrameError::Late {
+            len: self.len,
+            received: self.body.len(),
+        }
+    }
+
     /// The frame's size, as its prefix stated.
     pub fn stated_len(&self) -> usize {
         self.len
@@ -170,6 +237,38 @@ mod tests {
         }
         writer.await.unwrap();
         assert!(frames.next().await.unwrap().is_none());
+    }
+
+    /// A peer that states a large frame and then sends nothing more loses it at the
+    /// deadline instead of holding the reader for ever.
+    #[tokio::test]
+    async fn a_paced_large_frame_that_stalls_is_late() {
+        let (mut write, read) = tokio::io::duplex(4096);
+        write
+            .write_all(&framed(&vec![1; POOLED_FROM * 2])[..100])
+            .await
+            .unwrap();
+        let pace = Pace {
+            patience: Duration::from_millis(300),
+            min_rate: 1 << 30,
+        };
+        let mut frames = FrameReader::new(read, 1 << 20).paced(pace);
+        let started = Instant::now();
+        let Ok(Some(Next::Large(mut large))) = frames.next_or_large(POOLED_FROM).await else {
+            panic!("a large frame starts");
+        };
+        let late = loop {
+            if let Err(e) = frames.read_more(&mut large).await {
+                break e;
+            }
+        };
+        assert!(matches!(late, FrameError::Late { received: 96, .. }), "{late}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        drop(write);
     }
 
     #[tokio::test]

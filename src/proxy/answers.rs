@@ -2,16 +2,14 @@
 //! they carry broker addresses, large ones passed on while they arrive.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::connection::{api_label, client_error, AnswerSide, InFlight, Tally};
 use super::cut_through::{held_back, pass_on, splice_on, splice_pipe, Answer, Failed};
 use super::error::ProxyError;
-use super::pump::{api_label, client_error, InFlight, Tally};
 use super::rewrite;
-use super::server::Proxy;
 use crate::net::frames::{FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
@@ -20,7 +18,7 @@ use crate::wire::header::{response_correlation_id, response_header_version, spli
 use crate::wire::WireError;
 
 pub(super) async fn forward_responses(
-    proxy: &Arc<Proxy>,
+    side: &AnswerSide<'_>,
     mut frames: FrameReader<impl AsyncRead + Spliceable + Unpin>,
     mut client_write: impl AsyncWrite + Spliceable + Unpin,
     in_flight: &InFlight,
@@ -38,7 +36,7 @@ pub(super) async fn forward_responses(
         Failed::Writing(e) => client_error(client, format!("writing to the client: {e}")),
     };
     let delivered = |bytes: u64| {
-        proxy.counters.to_client.inc_by(bytes);
+        side.counters.to_client.inc_by(bytes);
         tally.to_client.fetch_add(bytes, Ordering::Relaxed);
     };
     let mut client_done = in_flight.client_done.subscribe();
@@ -75,38 +73,46 @@ pub(super) async fn forward_responses(
             .await
             .map_err(failed)?;
         let id = response_correlation_id(&frame).map_err(|e| upstream_error(e.to_string()))?;
-        let answer = match in_flight.match_answer(id).map_err(upstream_error)? {
-            Some(route) => rewrite(proxy, &route, frame),
+        let (answer, route) = match in_flight.match_answer(id).map_err(upstream_error)? {
+            Some(route) => (rewrite(side, &route, frame), Some(route)),
             // An answer to an acks=0 produce, which the client asked not to get. A client
             // that has stopped reading would answer it with a reset, and the reset would
             // discard the requests it sent that are still unread in the proxy's socket.
             None if sent.is_none() => continue,
             // One already partly sent (passed on as it arrived) is finished; a Produce
             // answer carries no address.
-            None => Ok(Answer::Unchanged(frame)),
+            None => (Ok(Answer::Unchanged(frame)), None),
         };
         if matches!(answer, Ok(Answer::Rewritten { .. })) {
             tally.rewritten.fetch_add(1, Ordering::Relaxed);
         }
         let parts = answer
             .and_then(|answer| answer.rest(sent))
-            .map_err(|e| upstream_error(format!("cannot rewrite the answer: {e}")))?;
+            .map_err(|e| upstream_error(format!("cannot rewrite the {} answer: {e}", answer_to(route))))?;
         delivered((sent.map_or(0, |sent| 4 + sent) + parts.iter().map(Bytes::len).sum::<usize>()) as u64);
         write_all_parts(&mut client_write, &parts)
             .await
             .map_err(|e| failed(Failed::Writing(e)))?;
     }
     let _ = client_write.shutdown().await;
-    linger(proxy, frames).await;
+    linger(side, frames).await;
     Ok(())
+}
+
+/// The api and version an answer is for, for a log line.
+fn answer_to(route: Option<RequestRoute>) -> String {
+    route.map_or_else(
+        || "unrequested Produce".to_owned(),
+        |r| format!("{} v{}", api_label(r.api_key), r.api_version),
+    )
 }
 
 /// Keeps the broker's side open until the broker closes it (it has read everything
 /// sent, acks=0 produces included) or the proxy stops. Closing first could lose those:
 /// a late byte from the broker would meet a closed socket, and the reset it draws
 /// makes the broker's kernel discard what the broker had not read yet.
-async fn linger(proxy: &Proxy, mut frames: FrameReader<impl AsyncRead + Unpin>) {
-    let mut shutdown = proxy.shutdown.clone();
+async fn linger(side: &AnswerSide<'_>, mut frames: FrameReader<impl AsyncRead + Unpin>) {
+    let mut shutdown = side.shutdown.clone();
     let broker_closed = async { while let Ok(Some(_)) = frames.next().await {} };
     tokio::select! {
         () = broker_closed => {}
@@ -171,18 +177,18 @@ async fn next_answer(
 
 /// The answer unchanged, or with its broker addresses replaced; the part of the frame
 /// a rewrite keeps is passed on as the same bytes.
-fn rewrite(proxy: &Arc<Proxy>, route: &RequestRoute, frame: Bytes) -> Result<Answer, WireError> {
+fn rewrite(side: &AnswerSide<'_>, route: &RequestRoute, frame: Bytes) -> Result<Answer, WireError> {
     if !rewrite::rewritten(route.api_key, route.api_version) {
         return Ok(Answer::Unchanged(frame));
     }
     let header_version = response_header_version(route.api_key, route.api_version).unwrap_or(0);
     let (_, body) = split_response(&frame, header_version)?;
     let header_len = frame.len() - body.len();
-    let mut advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
+    let mut advertise = |node: i32, host: &str, port: i32| (side.advertise)(node, host, port);
     let Some(rewritten) = rewrite::answer(route.api_key, route.api_version, &body, &mut advertise)? else {
         return Ok(Answer::Unchanged(frame));
     };
-    proxy.counters.rewrite(&api_label(route.api_key));
+    side.counters.rewrite(&api_label(route.api_key));
     Ok(Answer::Rewritten {
         kept: frame.slice(..header_len + rewritten.keep),
         tail: rewritten.tail,

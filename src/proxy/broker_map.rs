@@ -1,7 +1,7 @@
 //! Which proxy port stands for which upstream broker. A port is given once per node id
 //! and never changes while the process runs: pinned in the config, or `base + node id`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Upper bound on brokers one proxy serves: a broker answer naming more is not trusted.
 pub const MAX_BROKERS: usize = 4096;
@@ -11,12 +11,14 @@ pub struct BrokerMap {
     base: u16,
     pinned: HashMap<i32, u16>,
     upstreams: HashMap<i32, (String, u16)>,
+    /// Nodes whose listener is bound: only their ports are advertised.
+    bound: HashSet<i32>,
 }
 
 /// What registering a broker found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
-    /// Seen before: its port is listening already.
+    /// Seen before: its listener was opened (or is being retried).
     Known(u16),
     /// First sight: a listener must open on this port.
     New(u16),
@@ -30,6 +32,7 @@ impl BrokerMap {
             base,
             pinned,
             upstreams: HashMap::new(),
+            bound: HashSet::new(),
         }
     }
 
@@ -54,6 +57,14 @@ impl BrokerMap {
         }
         self.upstreams.insert(node, (upstream, port));
         Registered::New(port)
+    }
+
+    pub fn set_bound(&mut self, node: i32) {
+        self.bound.insert(node);
+    }
+
+    pub fn is_bound(&self, node: i32) -> bool {
+        self.bound.contains(&node)
     }
 
     pub fn upstream(&self, node: i32) -> Option<&str> {

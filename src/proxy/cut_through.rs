@@ -59,7 +59,7 @@ pub fn splice_pipe<'p>(
 
 /// Writes a large frame's length prefix and what arrived of it, then splices its rest
 /// from the reader's socket to `to` (both plain TCP, see `splice_pipe`): the rest never
-/// enters the proxy's memory.
+/// enters the proxy's memory. A paced frame must be whole by its deadline here too.
 pub async fn splice_on(
     // Mutable only so that the future holding it is Send for any reader.
     frames: &mut FrameReader<impl AsyncRead + Spliceable + Unpin>,
@@ -75,7 +75,14 @@ pub async fn splice_on(
         return Err(Failed::Writing(std::io::ErrorKind::Unsupported.into()));
     };
     let rest = large.stated_len() - large.received().len();
-    pipe.carry(from, into, rest).await.map_err(|broken| match broken {
+    let carry = pipe.carry(from, into, rest);
+    let carried = match large.deadline() {
+        Some(deadline) => tokio::time::timeout_at(deadline, carry)
+            .await
+            .map_err(|_| Failed::Reading(large.late()))?,
+        None => carry.await,
+    };
+    carried.map_err(|broken| match broken {
         Broken::Reading(e) => Failed::Reading(e.into()),
         Broken::Writing(e) => Failed::Writing(e),
     })

@@ -1,6 +1,9 @@
 //! What a proxy counts for the Prometheus endpoint: connections, requests by api,
 //! bytes each way, rewritten answers.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -19,6 +22,12 @@ pub struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub proxy: String,
+    pub node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DirectionLabels {
     pub proxy: String,
     /// `to_broker` or `to_client`.
@@ -34,6 +43,10 @@ pub struct ProxyMetrics {
     pub bytes: Family<DirectionLabels, Counter>,
     pub rewrites: Family<ApiLabels, Counter>,
     pub up: Family<ProxyLabels, Gauge>,
+    pub broker_listener_up: Family<ListenerLabels, Gauge>,
+    /// Broker listeners not bound yet, by (proxy, node): their address. Readiness
+    /// reads it, since a gauge family cannot be listed.
+    unbound: Arc<Mutex<BTreeMap<(String, i32), String>>>,
 }
 
 impl ProxyMetrics {
@@ -47,7 +60,7 @@ impl ProxyMetrics {
         );
         r.register(
             "connections_refused",
-            "Client connections refused at the connection limit",
+            "Client connections refused: at the connection limit, out of file descriptors, or closed because the broker could not be reached",
             self.refused.clone(),
         );
         r.register("requests", "Client requests forwarded, by api", self.requests.clone());
@@ -58,6 +71,35 @@ impl ProxyMetrics {
             self.rewrites.clone(),
         );
         r.register("up", "1 while the proxy listens", self.up.clone());
+        r.register(
+            "broker_listener_up",
+            "1 while the listener standing for a broker is bound; 0 while its port is taken and it is retried (its address is not advertised)",
+            self.broker_listener_up.clone(),
+        );
+    }
+
+    /// Records whether broker `node`'s listener of proxy `proxy` (at `addr`) is bound.
+    pub fn broker_listener(&self, proxy: &str, node: i32, addr: &str, bound: bool) {
+        let labels = ListenerLabels {
+            proxy: proxy.to_owned(),
+            node: node.to_string(),
+        };
+        self.broker_listener_up.get_or_create(&labels).set(i64::from(bound));
+        let mut unbound = self.unbound.lock().unwrap_or_else(|e| e.into_inner());
+        if bound {
+            unbound.remove(&(proxy.to_owned(), node));
+        } else {
+            unbound.insert((proxy.to_owned(), node), addr.to_owned());
+        }
+    }
+
+    /// The broker listeners not bound yet, for `/readyz`.
+    pub fn unbound_listeners(&self) -> Vec<String> {
+        let unbound = self.unbound.lock().unwrap_or_else(|e| e.into_inner());
+        unbound
+            .iter()
+            .map(|((proxy, node), addr)| format!("proxy {proxy}: broker {node}'s listener on {addr} is not bound"))
+            .collect()
     }
 }
 

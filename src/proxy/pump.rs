@@ -1,101 +1,27 @@
-//! One client connection: its two sockets, plain or TLS, and what its two directions
-//! share, the answers due in request order. `requests` carries the requests upstream,
-//! `answers` the answers back; either side failing closes both.
+//! One client connection: its two sockets, plain or TLS. `requests` carries the
+//! requests upstream, `answers` the answers back, each given only what it needs of the
+//! proxy (see `connection`); either side failing closes both.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::answers::forward_responses;
+use super::connection::{client_error, AnswerSide, InFlight, RequestSide, Tally};
 use super::error::ProxyError;
 use super::requests::forward_requests;
 use super::server::{Proxy, Target};
 use crate::net::connection::Io;
-use crate::net::frames::FrameReader;
+use crate::net::frames::{FrameReader, Pace};
 use crate::net::splice::Spliceable;
-use crate::wire::header::RequestRoute;
 
-/// Requests one client may have waiting for answers; more waits (back-pressure).
-const MAX_IN_FLIGHT: usize = 1024;
-/// Recent acks=0 produces remembered in case a broker answers one anyway (some do, with
-/// an error): such an answer is dropped, as the client expects none, instead of breaking
-/// the order.
-const REMEMBERED_UNANSWERED: usize = 1024;
-/// Requests sent upstream whose answers are due, in order.
-pub(super) struct InFlight {
-    pub(super) routes: Mutex<VecDeque<RequestRoute>>,
-    pub(super) slots: Semaphore,
-    /// Turns true when no more requests will come: answers stop once none are due.
-    pub(super) client_done: watch::Sender<bool>,
-    /// Correlation ids of recent requests that get no answer (Produce with acks=0).
-    pub(super) unanswered: Mutex<VecDeque<i32>>,
-}
-
-impl InFlight {
-    /// The request whose answer comes next.
-    pub(super) fn front(&self) -> Option<RequestRoute> {
-        self.routes.lock().unwrap_or_else(|e| e.into_inner()).front().copied()
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.routes.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-    }
-
-    pub(super) fn remember_unanswered(&self, correlation_id: i32) {
-        let mut ids = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
-        if ids.len() == REMEMBERED_UNANSWERED {
-            ids.pop_front();
-        }
-        ids.push_back(correlation_id);
-    }
-
-    /// The request this answer belongs to: the next one due, whose slot it frees, or
-    /// `None` for an answer to a request that expected none; an answer to anything else
-    /// is an error.
-    pub(super) fn match_answer(&self, correlation_id: i32) -> Result<Option<RequestRoute>, String> {
-        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        if routes.front().is_some_and(|r| r.correlation_id == correlation_id) {
-            self.slots.add_permits(1);
-            return Ok(routes.pop_front());
-        }
-        let mut ids = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = ids.iter().position(|id| *id == correlation_id) {
-            ids.remove(at);
-            return Ok(None);
-        }
-        Err(format!(
-            "answer with correlation id {correlation_id}, expected {:?}",
-            routes.front().map(|r| r.correlation_id)
-        ))
-    }
-}
-
-/// What one connection carried, for its span.
-#[derive(Default)]
-pub(super) struct Tally {
-    pub(super) requests: AtomicU64,
-    pub(super) rewritten: AtomicU64,
-    pub(super) to_broker: AtomicU64,
-    pub(super) to_client: AtomicU64,
-}
-
-impl Tally {
-    fn record(&self, span: &tracing::Span) {
-        let count = |n: &AtomicU64| n.load(Ordering::Relaxed) as i64;
-        span.record("requests", count(&self.requests));
-        span.record("rewritten", count(&self.rewritten));
-        span.record("bytes_to_broker", count(&self.to_broker));
-        span.record("bytes_to_client", count(&self.to_client));
-    }
-}
-
+/// The slowest a large request may arrive once begun, beyond the idle timeout it gets
+/// first: 100 MB (the largest frame by default) then takes at most 400 s more.
+const MIN_REQUEST_RATE: u64 = 256 * 1024;
 pub async fn serve(
     proxy: Arc<Proxy>,
     stream: TcpStream,
@@ -131,18 +57,6 @@ pub async fn serve(
     proxy.counters.connections.dec();
 }
 
-/// The api's name as a metric label; unknown keys by number.
-pub(super) fn api_label(api_key: i16) -> String {
-    ApiKey::try_from(api_key).map_or_else(|_| api_key.to_string(), |k| format!("{k:?}"))
-}
-
-pub(super) fn client_error(client: &str, detail: impl std::fmt::Display) -> ProxyError {
-    ProxyError::Client {
-        client: client.to_owned(),
-        detail: detail.to_string(),
-    }
-}
-
 /// One side of a proxied connection: plain TCP, whose large requests can be spliced,
 /// or TLS.
 pub(crate) enum Link {
@@ -167,7 +81,16 @@ async fn relay(
         )),
         None => Link::Plain(stream),
     };
-    let (broker, upstream) = proxy.dial(target, client).await?;
+    let (broker, upstream) = match proxy.dial(target, client).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            // Closed at once, not left waiting for answers that cannot come. Every client
+            // meets the same failure (the broker is down, or descriptors ran out), so it
+            // is counted and logged at a bounded rate rather than once per client.
+            proxy.refuse(1, &format!("cannot serve the client: {e}"), None);
+            return Ok(());
+        }
+    };
     tracing::Span::current().record("broker", broker.as_str());
     let ends = Ends {
         proxy,
@@ -215,16 +138,26 @@ impl Ends<'_> {
         mut upstream_write: impl AsyncWrite + Spliceable + Unpin,
     ) -> Result<(), ProxyError> {
         let (proxy, client, tally) = (self.proxy, self.client, self.tally);
-        let in_flight = Arc::new(InFlight {
-            routes: Mutex::default(),
-            slots: Semaphore::new(MAX_IN_FLIGHT),
-            client_done: watch::Sender::new(false),
-            unanswered: Mutex::default(),
-        });
+        let in_flight = Arc::new(InFlight::new());
         let max = proxy.settings.max_frame;
+        let pace = Pace {
+            patience: proxy.settings.idle_timeout,
+            min_rate: MIN_REQUEST_RATE,
+        };
+        let request_side = RequestSide {
+            counters: &proxy.counters,
+            shutdown: &proxy.shutdown,
+            idle: proxy.settings.idle_timeout,
+        };
+        let advertise = |node: i32, host: &str, port: i32| proxy.advertise(node, host, port);
+        let answer_side = AnswerSide {
+            counters: &proxy.counters,
+            shutdown: &proxy.shutdown,
+            advertise: &advertise,
+        };
         let requests = forward_requests(
-            proxy,
-            FrameReader::new(client_read, max),
+            &request_side,
+            FrameReader::new(client_read, max).paced(pace),
             // Borrowed, so that it outlives the requests: dropping a plain TCP write half
             // would end the broker's side, and with it the answers still due.
             &mut upstream_write,
@@ -233,7 +166,7 @@ impl Ends<'_> {
             tally,
         );
         let responses = forward_responses(
-            proxy,
+            &answer_side,
             FrameReader::new(upstream_read, max),
             client_write,
             &in_flight,

@@ -6,11 +6,10 @@ use std::sync::atomic::Ordering;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::connection::{api_label, client_error, InFlight, RequestSide, Tally};
 use super::cut_through::{pass_on, splice_on, splice_pipe, Failed};
 use super::error::ProxyError;
-use super::pump::{api_label, client_error, InFlight, Tally};
-use super::rewrite::api_versions;
-use super::server::Proxy;
+use super::rewrite::allowed;
 use crate::net::frames::{FrameError, FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
@@ -38,25 +37,57 @@ fn acks_say_answer(frame: &[u8], route: &RequestRoute) -> Result<bool, WireError
     Ok(request_acks(frame, header_version, route.api_version)? != 0)
 }
 
+/// Whether the proxy lets this request through: an api of its allow-list, at a version
+/// it offered. ApiVersions goes at any version, since clients send it before they know
+/// what the other side offers, and the broker answers a version it does not know in the
+/// one form the proxy reads for every version.
+fn allowed(route: &RequestRoute) -> Result<(), String> {
+    if route.api_key == ApiKey::ApiVersions as i16 {
+        return Ok(());
+    }
+    let api = api_label(route.api_key);
+    match allowed::max_version(route.api_key) {
+        Some(max) if route.api_version <= max => Ok(()),
+        Some(max) => Err(format!(
+            "{api} (api key {}) version {} is above what the proxy offers ({max}); the client ignored ApiVersions",
+            route.api_key, route.api_version
+        )),
+        None => Err(format!(
+            "{api} (api key {}) version {} is not an api the proxy lets through; the client ignored ApiVersions",
+            route.api_key, route.api_version
+        )),
+    }
+}
+
 pub(super) async fn forward_requests(
-    proxy: &Proxy,
+    side: &RequestSide<'_>,
     mut frames: FrameReader<impl AsyncRead + Spliceable + Unpin>,
     upstream: &mut (impl AsyncWrite + Spliceable + Unpin),
     in_flight: &InFlight,
     client: &str,
     tally: &Tally,
 ) -> Result<(), ProxyError> {
-    let mut shutdown = proxy.shutdown.clone();
+    let mut shutdown = side.shutdown.clone();
+    let mut stopping = side.shutdown.clone();
     let mut pipe = None;
-    let idle = proxy.settings.idle_timeout;
+    let idle = side.idle;
     loop {
-        // Waiting for a request's start is cancel-safe; its body is read past here.
+        // Waiting for a request's start is cancel-safe, and so is a small request's
+        // body, which stays buffered; a large one's body is read past here.
         let next = tokio::select! {
             n = tokio::time::timeout(idle, frames.next_or_large(POOLED_FROM)) => n,
             _ = shutdown.changed() => return Ok(()),
         };
         let mut request = match next {
             Err(_) if in_flight.is_empty() => return Err(client_error(client, format!("idle for {idle:?}"))),
+            // A request begun an idle timeout ago and still not whole is a trickle, not
+            // a client waiting for its answers.
+            Err(_) if frames.partial() > 0 => {
+                return Err(client_error(
+                    client,
+                    format!("a request was not whole {idle:?} after it began"),
+                ))
+            }
             Err(_) => continue,
             Ok(Ok(Some(request))) => request,
             Ok(Ok(None)) => {
@@ -67,28 +98,25 @@ pub(super) async fn forward_requests(
             Ok(Err(e)) => return Err(client_error(client, e)),
         };
         if let Next::Large(large) = &mut request {
-            read_head(&mut frames, large)
-                .await
-                .map_err(|e| client_error(client, e))?;
+            // Nothing of it went upstream yet: on shutdown it is dropped, and the answers
+            // already due are still delivered.
+            tokio::select! {
+                head = read_head(&mut frames, large) => head.map_err(|e| client_error(client, e))?,
+                _ = stopping.wait_for(|stop| *stop) => return Ok(()),
+            }
         }
         let (head, len) = match &request {
             Next::Whole(frame) => (&frame[..], frame.len()),
             Next::Large(large) => (large.received(), large.stated_len()),
         };
         let route = request_route(head).map_err(|e| client_error(client, e))?;
-        proxy.counters.request(&api_label(route.api_key));
-        proxy.counters.to_broker.inc_by(4 + len as u64);
+        side.counters.request(&api_label(route.api_key));
+        side.counters.to_broker.inc_by(4 + len as u64);
         tally.requests.fetch_add(1, Ordering::Relaxed);
         tally.to_broker.fetch_add(4 + len as u64, Ordering::Relaxed);
-        if let Some(limit) = api_versions::clamp_for(route.api_key).filter(|limit| route.api_version > *limit) {
+        if let Err(refused) = allowed(&route) {
             // Its answer could carry addresses the proxy cannot rewrite.
-            return Err(client_error(
-                client,
-                format!(
-                    "api key {} version {} is above what the proxy lets through ({limit}); the client ignored ApiVersions",
-                    route.api_key, route.api_version
-                ),
-            ));
+            return Err(client_error(client, refused));
         }
 
         if expects_answer(head, &route) {
@@ -111,11 +139,21 @@ pub(super) async fn forward_requests(
                 let prefix = length_prefix(frame.len()).map_err(|e| client_error(client, e))?;
                 write_all_parts(upstream, &[&prefix[..], &frame[..]]).await
             }
-            Next::Large(large) => match pass_request_on(&mut frames, large, upstream, &mut pipe).await {
-                Ok(()) => Ok(()),
-                Err(Failed::Reading(e)) => return Err(client_error(client, e)),
-                Err(Failed::Writing(e)) => Err(e),
-            },
+            Next::Large(large) => {
+                let passed = tokio::select! {
+                    passed = pass_request_on(&mut frames, large, upstream, &mut pipe) => passed,
+                    // Part of it went upstream, whose answer will never come: the
+                    // connection cannot go on.
+                    _ = stopping.wait_for(|stop| *stop) => {
+                        return Err(client_error(client, "the proxy is stopping and a request had only partly arrived"))
+                    }
+                };
+                match passed {
+                    Ok(()) => Ok(()),
+                    Err(Failed::Reading(e)) => return Err(client_error(client, e)),
+                    Err(Failed::Writing(e)) => Err(e),
+                }
+            }
         };
         written.map_err(|e| client_error(client, format!("writing upstream: {e}")))?;
     }

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use super::accept::{out_of_descriptors, Backoff, RefusalLog, Reserve};
 use super::broker_map::{BrokerMap, Registered};
 use super::error::ProxyError;
 use super::metrics::{labels, ProxyCounters, ProxyMetrics};
@@ -19,6 +20,18 @@ use crate::client::{AddressMap, Cluster};
 use crate::net::dial::{self, Stream};
 use crate::net::tls::TlsSettings;
 use crate::net::ConnectOptions;
+
+/// The first and the longest wait before binding a broker listener again.
+const LISTEN_RETRY_FIRST: Duration = Duration::from_millis(200);
+const LISTEN_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Binds a listener at once, from outside the runtime's async bind, so that a broker
+/// named in an answer being rewritten gets its port before the answer goes out.
+fn bind_now(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std)
+}
 
 pub struct ProxySettings {
     pub name: String,
@@ -55,6 +68,7 @@ pub struct Proxy {
     pub(crate) shutdown: watch::Receiver<bool>,
     cluster: Arc<Cluster>,
     pub(crate) counters: ProxyCounters,
+    refusals: RefusalLog,
 }
 
 impl Proxy {
@@ -64,6 +78,7 @@ impl Proxy {
         metrics: ProxyMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), ProxyError> {
+        super::fd_limit::check(&settings.name, settings.max_connections, super::fd_limit::raise());
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| ProxyError::Bind {
@@ -83,6 +98,7 @@ impl Proxy {
             shutdown: shutdown.clone(),
             cluster,
             counters: ProxyCounters::new(&settings.name, metrics.clone()),
+            refusals: RefusalLog::default(),
             settings,
         });
         let up = metrics.up.get_or_create(&labels(&proxy.settings.name)).clone();
@@ -103,13 +119,24 @@ impl Proxy {
         Ok(())
     }
 
+    /// Connections open now.
+    fn open_connections(&self) -> usize {
+        self.settings.max_connections - self.slots.available_permits()
+    }
+
     async fn drain(&self) {
-        let deadline = Instant::now() + self.settings.shutdown_grace;
-        while self.slots.available_permits() < self.settings.max_connections && Instant::now() < deadline {
+        let started = Instant::now();
+        let deadline = started + self.settings.shutdown_grace;
+        tracing::info!(
+            proxy = %self.settings.name,
+            waiting_for = self.open_connections(),
+            grace = ?self.settings.shutdown_grace,
+            "proxy stopping: accepting no more connections and letting in-flight requests finish; requests that had only partly arrived are dropped; a proxy has no progress to commit"
+        );
+        while self.open_connections() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let open = self.settings.max_connections - self.slots.available_permits();
-        tracing::info!(proxy = %self.settings.name, still_open = open, "proxy stopped");
+        tracing::info!(proxy = %self.settings.name, still_open = self.open_connections(), waited = ?started.elapsed(), "proxy stopped");
     }
 
     async fn open_known_brokers(self: Arc<Self>) {
@@ -127,7 +154,9 @@ impl Proxy {
         Ok(())
     }
 
-    /// The address clients get for broker `node`, registering it on first sight.
+    /// The address clients get for broker `node`, registering it on first sight. Until
+    /// its listener is bound the port is 0: no client is sent to a port where nothing
+    /// of the proxy's listens (or something else does).
     pub fn advertise(self: &Arc<Self>, node: i32, host: &str, port: i32) -> (String, i32) {
         let registered = self
             .map
@@ -145,49 +174,110 @@ impl Proxy {
                 0
             }
         };
+        let bound = self.map.lock().unwrap_or_else(|e| e.into_inner()).is_bound(node);
+        let port = if bound { port } else { 0 };
         (self.settings.advertise_host.clone(), i32::from(port))
     }
 
+    /// Opens broker `node`'s listener; a port that cannot be bound (taken, say) is
+    /// retried with back-off until it is, and reported as not ready meanwhile.
     fn open_broker_listener(self: &Arc<Self>, node: i32, port: u16) {
         let addr = SocketAddr::new(self.settings.listen.ip(), port);
-        let bound = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(TcpListener::from_std);
-        match bound {
-            Ok(listener) => {
-                tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
-                tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
-            }
+        match bind_now(addr) {
+            Ok(listener) => self.listen_for(node, addr, listener),
             Err(e) => {
-                tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener")
+                self.listener_state(node, addr, false);
+                tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener; retrying, and not advertising it until it is bound");
+                tokio::spawn(self.clone().retry_broker_listener(node, addr));
             }
         }
     }
 
+    async fn retry_broker_listener(self: Arc<Self>, node: i32, addr: SocketAddr) {
+        let mut shutdown = self.shutdown.clone();
+        let mut backoff = LISTEN_RETRY_FIRST;
+        while !*shutdown.borrow() {
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => continue,
+            }
+            match bind_now(addr) {
+                Ok(listener) => return self.listen_for(node, addr, listener),
+                Err(e) => {
+                    tracing::warn!(proxy = %self.settings.name, node, %addr, error = %e, retry_in = ?backoff, "broker listener still not bound")
+                }
+            }
+            backoff = (backoff * 2).min(LISTEN_RETRY_MAX);
+        }
+    }
+
+    fn listen_for(self: &Arc<Self>, node: i32, addr: SocketAddr, listener: TcpListener) {
+        tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).set_bound(node);
+        self.listener_state(node, addr, true);
+        tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
+    }
+
+    fn listener_state(&self, node: i32, addr: SocketAddr, bound: bool) {
+        let families = &self.counters.families;
+        families.broker_listener(&self.settings.name, node, &addr.to_string(), bound);
+    }
+
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, target: Target) {
         let mut shutdown = self.shutdown.clone();
+        let mut backoff = Backoff::new();
+        let mut reserve = Reserve::new();
         while !*shutdown.borrow() {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
                 _ = shutdown.changed() => continue,
             };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(proxy = %self.settings.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+            let pause = match accepted {
+                Ok((stream, peer)) => {
+                    backoff.reset();
+                    self.serve(stream, peer, target);
                     continue;
                 }
+                Err(e) if out_of_descriptors(&e) => {
+                    let refused = reserve.refuse_waiting(&listener).await;
+                    self.refuse(refused, &format!("out of file descriptors ({e})"), None);
+                    backoff.pause()
+                }
+                Err(e) => {
+                    tracing::warn!(proxy = %self.settings.name, error = %e, "accept failed");
+                    Duration::from_millis(50)
+                }
             };
-            let families = &self.counters.families;
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                families.refused.get_or_create(&labels(&self.settings.name)).inc();
-                tracing::warn!(proxy = %self.settings.name, %peer, limit = self.settings.max_connections, "connection limit reached; refusing");
-                continue;
-            };
-            families.accepted.get_or_create(&labels(&self.settings.name)).inc();
-            tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
         }
+    }
+
+    /// Serves an accepted client, if a connection slot is free.
+    fn serve(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr, target: Target) {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            let why = format!("connection limit reached ({})", self.settings.max_connections);
+            self.refuse(1, &why, Some(peer));
+            return;
+        };
+        let families = &self.counters.families;
+        families.accepted.get_or_create(&labels(&self.settings.name)).inc();
+        tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+    }
+
+    /// Counts clients refused, or closed before they were served, and logs it at a
+    /// bounded rate.
+    pub(crate) fn refuse(&self, count: u64, why: &str, peer: Option<SocketAddr>) {
+        if count > 0 {
+            let families = &self.counters.families;
+            families
+                .refused
+                .get_or_create(&labels(&self.settings.name))
+                .inc_by(count);
+        }
+        self.refusals.note(&self.settings.name, why, count, peer);
     }
 
     /// The upstream address a listener stands for.

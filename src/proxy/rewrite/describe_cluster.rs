@@ -25,5 +25,7 @@ pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Resu
         }
         w.copy_tagged()?;
     }
-    Ok(w.finish())
+    w.copy(4)?; // cluster authorized operations
+    w.copy_tagged()?;
+    w.finish()
 }

@@ -30,7 +30,8 @@ pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Resu
             w.copy_string()?;
         }
         rewrite_address(&mut w, advertise)?;
-        return Ok(w.finish());
+        w.copy_tagged()?;
+        return w.finish();
     }
     let min_coordinator = 1 + 4 + 1 + 4 + 2 + 1 + 1;
     for _ in 0..w.copy_array_len(min_coordinator)? {
@@ -40,5 +41,6 @@ pub fn rewrite(body: &[u8], version: i16, advertise: &mut Advertise<'_>) -> Resu
         w.copy_string()?;
         w.copy_tagged()?;
     }
-    Ok(w.finish())
+    w.copy_tagged()?;
+    w.finish()
 }

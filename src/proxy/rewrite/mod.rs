@@ -3,6 +3,7 @@
 //! body out. They never hand broker bytes to a general decoder: they copy the body and
 //! replace only the address fields, so every version's other fields pass unchanged.
 
+pub mod allowed;
 pub mod api_versions;
 pub mod describe_cluster;
 pub mod find_coordinator;

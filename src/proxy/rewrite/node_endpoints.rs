@@ -107,8 +107,9 @@ fn skip_topic_identity(b: &mut Body<'_>, version: i16, by_id: i16) -> Result<(),
     }
 }
 
-/// The tagged-field section with node endpoints rewritten, or `None` if it names no
-/// node. Other tags are copied as they are, in their order.
+/// The tagged-field section with node endpoints rewritten and nothing after it, or
+/// `None` if it names no node and ends the answer. Other tags are copied as they are,
+/// in their order.
 fn rewrite_tags(tags: &[u8], advertise: &mut Advertise<'_>) -> Result<Option<Vec<u8>>, WireError> {
     let mut r = Reader::new(tags, "tagged fields");
     let count = r.uvarint()?;
@@ -130,9 +131,9 @@ fn rewrite_tags(tags: &[u8], advertise: &mut Advertise<'_>) -> Result<Option<Vec
         put_uvarint(&mut out, data.len() as u32);
         out.extend_from_slice(data);
     }
-    // Bytes after the last field are ignored by clients; they pass as they came.
-    out.extend_from_slice(r.take(r.remaining())?);
-    Ok(rewrote.then_some(out))
+    // Bytes after the last field are cut (see `Walk::finish`): the answer is rewritten
+    // without them.
+    Ok((rewrote || r.remaining() > 0).then_some(out))
 }
 
 /// NodeEndpoints: node id, host, port, rack, tagged fields, per node; `None` if empty.
@@ -145,5 +146,6 @@ fn rewrite_endpoints(data: &[u8], advertise: &mut Advertise<'_>) -> Result<Optio
         w.copy_string()?; // rack
         w.copy_tagged()?;
     }
-    Ok((nodes > 0).then(|| w.finish()))
+    let endpoints = w.finish()?;
+    Ok((nodes > 0).then_some(endpoints))
 }

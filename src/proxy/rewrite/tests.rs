@@ -152,39 +152,79 @@ fn describe_cluster_of_every_version_advertises_the_proxy() {
 }
 
 #[test]
-fn api_versions_of_every_version_clamp_only_address_bearing_apis() {
+fn api_versions_of_every_version_offer_only_allowed_apis_at_allowed_versions() {
     for v in 0..=api_versions::MAX_VERSION {
-        let key = |k: ApiKey, min, max| {
+        let key = |k: i16, min, max| {
             ApiVersion::default()
-                .with_api_key(k as i16)
+                .with_api_key(k)
                 .with_min_version(min)
                 .with_max_version(max)
         };
-        let original = ApiVersionsResponse::default().with_api_keys(vec![
-            key(ApiKey::Produce, 3, 15),
-            key(ApiKey::Fetch, 4, 20),
-            key(ApiKey::Metadata, 0, 99),
-            key(ApiKey::OffsetCommit, 2, 9),
-            ApiVersion::default()
-                .with_api_key(999)
-                .with_min_version(0)
-                .with_max_version(4),
-        ]);
+        let original = ApiVersionsResponse::default()
+            .with_throttle_time_ms(if v >= 1 { 3 } else { 0 })
+            .with_api_keys(vec![
+                key(ApiKey::Produce as i16, 3, 15),
+                key(ApiKey::Fetch as i16, 4, 20),
+                key(ApiKey::ShareFetch as i16, 1, 1),
+                key(ApiKey::Metadata as i16, 0, 99),
+                key(ApiKey::OffsetCommit as i16, 2, 9),
+                key(ApiKey::DescribeQuorum as i16, 0, 2),
+                key(ApiKey::JoinGroup as i16, 10, 12),
+                key(999, 0, 4),
+            ]);
         let out = api_versions::rewrite(&encode(&original, v), v).unwrap();
         let got: ApiVersionsResponse = decode(out, v);
-        let maxima: Vec<i16> = got.api_keys.iter().map(|k| k.max_version).collect();
+        let offered: Vec<(i16, i16, i16)> = got
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, k.min_version, k.max_version))
+            .collect();
         assert_eq!(
-            maxima,
+            offered,
             [
-                node_endpoints::PRODUCE_MAX,
-                node_endpoints::FETCH_MAX,
-                metadata::MAX_VERSION,
-                9,
-                4
+                (ApiKey::Produce as i16, 3, node_endpoints::PRODUCE_MAX),
+                (ApiKey::Fetch as i16, 4, node_endpoints::FETCH_MAX),
+                (ApiKey::Metadata as i16, 0, metadata::MAX_VERSION),
+                (ApiKey::OffsetCommit as i16, 2, 9),
+                (ApiKey::DescribeQuorum as i16, 0, 1),
             ],
-            "v{v}"
+            "v{v}: only allowed apis, capped, and none whose cap is below the broker's minimum"
         );
+        assert_eq!(got.throttle_time_ms, original.throttle_time_ms, "v{v}");
     }
+}
+
+/// Answers that break their version's schema are refused whole, not passed on from
+/// where the rewriter stopped understanding them; bytes after a schema's end are cut.
+#[test]
+fn answers_that_break_their_schema_are_refused() {
+    let mut null_brokers = Vec::new();
+    null_brokers.extend_from_slice(&(-1i32).to_be_bytes()); // brokers: null, which v1 forbids
+    null_brokers.extend_from_slice(&(-1i32).to_be_bytes()); // controller
+    null_brokers.extend_from_slice(&0i32.to_be_bytes()); // topics
+    assert!(metadata::rewrite(&null_brokers, 1, &mut proxy_address).is_err());
+    for v in 0..=metadata::MAX_VERSION {
+        let clean = metadata::rewrite(&encode(&metadata(v), v), v, &mut proxy_address).unwrap();
+        let mut body = encode(&metadata(v), v);
+        body.extend_from_slice(b"kafka-9.internal");
+        let cut = metadata::rewrite(&body, v, &mut proxy_address).unwrap();
+        assert_eq!(cut, clean, "v{v}: bytes after the end are cut");
+    }
+    let body = encode(&metadata(4), 4);
+    assert!(metadata::rewrite(&body[..body.len() - 1], 4, &mut proxy_address).is_err());
+    for v in 0..=api_versions::MAX_VERSION {
+        let body = encode(&ApiVersionsResponse::default(), v);
+        let cut = api_versions::answer(&[&body[..], b"kafka-9"].concat(), v).unwrap();
+        assert_eq!(cut, body, "api versions v{v}: bytes after the end are cut");
+    }
+    // An error answer in a form of its own (librdkafka's mock, to ApiVersions v99) is
+    // replaced, not passed on.
+    let odd = [0, 35, 1, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0, 0xAB];
+    let own = api_versions::answer(&odd, 99).unwrap();
+    assert_eq!(
+        own,
+        [0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, api_versions::MAX_VERSION as u8]
+    );
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! A copying walk over a response body: every field is copied through unchanged except
-//! the ones a rewriter replaces. Only the fields before the last address are walked;
-//! the rest is copied as it is. Counts are bounded by the bytes left.
+//! the ones a rewriter replaces. A rewriter walks the whole answer to the end of its
+//! schema: one that breaks it (a null where none may be, a count or a field cut short)
+//! is refused, and bytes after its end are cut, so nothing the proxy did not
+//! understand reaches a client.
+//! Counts are bounded by the bytes left.
 
 use crate::wire::varint::{put_uvarint, Reader};
 use crate::wire::WireError;
@@ -10,6 +13,7 @@ pub struct Walk<'a> {
     r: Reader<'a>,
     out: Vec<u8>,
     flexible: bool,
+    what: &'static str,
 }
 
 impl<'a> Walk<'a> {
@@ -19,6 +23,7 @@ impl<'a> Walk<'a> {
             r: Reader::new(src, what),
             out: Vec::with_capacity(src.len() + 64),
             flexible,
+            what,
         }
     }
 
@@ -98,20 +103,57 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// Copies an array length and returns the element count (0 for null), refusing a
-    /// count that the bytes left cannot hold at `min_element` bytes each.
+    /// Copies an array length and returns the element count, refusing null (no array
+    /// a rewriter walks may be null) and a count that the bytes left cannot hold at
+    /// `min_element` bytes each.
     pub fn copy_array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
         let start = self.r.position();
-        let n = if self.flexible {
-            (self.r.uvarint()? as usize).saturating_sub(1)
-        } else {
-            self.r.array_len(min_element)?
-        };
-        if n.saturating_mul(min_element) > self.r.remaining() {
-            return Err(WireError::truncated("array", n * min_element, self.r.remaining()));
-        }
+        let n = self.read_array_len(min_element)?;
         self.copy_since(start);
         Ok(n)
+    }
+
+    /// Reads an array length without copying it, for an array written anew.
+    pub fn read_array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
+        let n = if self.flexible {
+            match self.r.uvarint()? {
+                0 => return Err(WireError::malformed(self.what, "null array")),
+                n => (n - 1) as usize,
+            }
+        } else {
+            match self.r.i32()? {
+                n if n < 0 => return Err(WireError::malformed(self.what, format!("array length {n}"))),
+                n => n as usize,
+            }
+        };
+        if n.saturating_mul(min_element) > self.r.remaining() {
+            return Err(WireError::truncated(self.what, n * min_element, self.r.remaining()));
+        }
+        Ok(n)
+    }
+
+    pub fn write_array_len(&mut self, n: usize) -> Result<(), WireError> {
+        let n = i32::try_from(n).map_err(|_| WireError::Encode {
+            what: "array",
+            detail: format!("{n} elements"),
+        })?;
+        if self.flexible {
+            put_uvarint(&mut self.out, n as u32 + 1);
+        } else {
+            self.out.extend_from_slice(&n.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// Copies an array of int32 (broker ids).
+    pub fn copy_i32_array(&mut self) -> Result<(), WireError> {
+        let n = self.copy_array_len(4)?;
+        self.copy(4 * n)
+    }
+
+    /// Appends bytes taken from the body elsewhere (`read_tagged`).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
     /// Replaces the host and port that follow a broker's node id with the address
@@ -127,19 +169,32 @@ impl<'a> Walk<'a> {
 
     /// Copies a tagged-field section (flexible versions only).
     pub fn copy_tagged(&mut self) -> Result<(), WireError> {
-        if self.flexible {
-            let start = self.r.position();
-            self.r.skip_tagged_fields()?;
-            self.copy_since(start);
-        }
+        let tags = self.read_tagged()?;
+        self.out.extend_from_slice(tags);
         Ok(())
     }
 
-    /// Copies whatever is left and returns the rewritten body.
-    pub fn finish(mut self) -> Vec<u8> {
-        let rest = self.r.remaining();
-        let tail = self.r.take(rest).unwrap_or_default();
-        self.out.extend_from_slice(tail);
-        self.out
+    /// Reads a tagged-field section without copying it (flexible versions only).
+    pub fn read_tagged(&mut self) -> Result<&'a [u8], WireError> {
+        let start = self.r.position();
+        if self.flexible {
+            self.r.skip_tagged_fields()?;
+        }
+        Ok(&self.src[start..self.r.position()])
+    }
+
+    /// The rewritten body, ending where the answer's schema ends. Bytes after that end
+    /// are cut, never passed on: clients ignore them, and they are nothing the proxy
+    /// understood. (librdkafka's mock cluster ends every flexible Metadata answer with
+    /// one such byte, so refusing them would refuse a real peer.)
+    pub fn finish(self) -> Result<Vec<u8>, WireError> {
+        if self.r.remaining() > 0 {
+            tracing::debug!(
+                answer = self.what,
+                bytes = self.r.remaining(),
+                "bytes after the end of the answer cut"
+            );
+        }
+        Ok(self.out)
     }
 }
