@@ -317,7 +317,7 @@ fn metadata_rewrite(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("brokers", brokers), &body, |b, body| {
             b.iter(|| {
                 let mut advertise = |node: i32, _: &str, _: i32| ("proxy.example.com".to_owned(), 30_000 + node);
-                strait::proxy::rewrite::metadata::rewrite(black_box(body), 12, &mut advertise).expect("rewrite")
+                strait::wire::rewrite::metadata::rewrite(black_box(body), 12, &mut advertise).expect("rewrite")
             })
         });
     }

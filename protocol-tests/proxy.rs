@@ -538,7 +538,7 @@ fn proxy_rewrite_fuzz_regressions_stay_fixed() {
             rewritten += 1;
             ("proxy.example.com".to_owned(), 30_000)
         };
-        if let Ok(Some(out)) = strait::proxy::rewrite::answer(api, version, body, &mut advertise) {
+        if let Ok(Some(out)) = strait::wire::rewrite::answer(api, version, body, &mut advertise) {
             let len = out.keep + out.tail.len();
             assert!(
                 out.keep <= body.len() && len <= body.len() + rewritten * 19 + 5,
@@ -555,7 +555,7 @@ fn proxy_rewrite_fuzz_regressions_stay_fixed() {
             }
             if [0, 1].contains(&api) {
                 let announced = body.len() - out.keep;
-                if let Ok(fitted) = strait::proxy::rewrite::same_length::fit(&out.tail, announced) {
+                if let Ok(fitted) = strait::wire::rewrite::same_length::fit(&out.tail, announced) {
                     assert_eq!(fitted.len(), announced, "a fitted tail has the announced length");
                 }
             }
@@ -725,14 +725,14 @@ fn api_versions_through_the_proxy_offer_only_the_allow_list() {
     let proxied = ask(&listen);
     assert!(!proxied.is_empty());
     for (key, min, max) in &proxied {
-        let cap = strait::proxy::rewrite::allowed::max_version(*key).expect("only allowed apis");
+        let cap = strait::wire::rewrite::allowed::max_version(*key).expect("only allowed apis");
         let broker = direct.iter().find(|d| d.0 == *key).expect("the broker offers it");
         assert_eq!((*min, *max), (broker.1, broker.2.min(cap)), "api {key}");
     }
     let dropped: Vec<_> = direct.iter().filter(|d| !proxied.iter().any(|p| p.0 == d.0)).collect();
     for (key, _, _) in &dropped {
         assert!(
-            strait::proxy::rewrite::allowed::max_version(*key).is_none(),
+            strait::wire::rewrite::allowed::max_version(*key).is_none(),
             "api {key} was dropped"
         );
     }

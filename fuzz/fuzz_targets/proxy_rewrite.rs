@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strait::proxy::rewrite::{answer, same_length};
+use strait::wire::rewrite::{answer, same_length};
 
 const APIS: [i16; 6] = [3, 10, 60, 18, 0, 1];
 

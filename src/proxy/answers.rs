@@ -9,12 +9,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::connection::{api_label, client_error, AnswerSide, InFlight, Tally};
 use super::cut_through::{held_back, pass_on, splice_on, splice_pipe, Answer, Failed};
 use super::error::ProxyError;
-use super::rewrite;
 use crate::net::frames::{FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
 use crate::wire::buffers::POOLED_FROM;
 use crate::wire::header::{response_correlation_id, response_header_version, split_response, RequestRoute};
+use crate::wire::rewrite;
 use crate::wire::WireError;
 
 pub(super) async fn forward_responses(

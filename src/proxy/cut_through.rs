@@ -7,12 +7,12 @@
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::rewrite::{self, node_endpoints};
 use crate::net::frames::{FrameError, FrameReader, Large};
 use crate::net::splice::{Broken, Pipe, Spliceable};
 use crate::net::write::write_all_parts;
 use crate::wire::frame::length_prefix;
 use crate::wire::header::RequestRoute;
+use crate::wire::rewrite::{self, node_endpoints};
 use crate::wire::WireError;
 
 /// The end of a large answer held until the answer is complete: room for its closing

@@ -12,7 +12,6 @@ pub mod fd_limit;
 pub mod metrics;
 pub mod pump;
 pub mod requests;
-pub mod rewrite;
 pub mod server;
 pub mod tls;
 

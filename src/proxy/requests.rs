@@ -9,7 +9,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::connection::{api_label, client_error, InFlight, RequestSide, Tally};
 use super::cut_through::{pass_on, splice_on, splice_pipe, Failed};
 use super::error::ProxyError;
-use super::rewrite::allowed;
 use crate::net::frames::{FrameError, FrameReader, Large, Next};
 use crate::net::splice::{Pipe, Spliceable};
 use crate::net::write::write_all_parts;
@@ -17,6 +16,7 @@ use crate::wire::buffers::POOLED_FROM;
 use crate::wire::frame::length_prefix;
 use crate::wire::header::{request_header_version, request_route, RequestRoute};
 use crate::wire::produce::request_acks;
+use crate::wire::rewrite::allowed;
 use crate::wire::WireError;
 
 /// Whether the broker answers this request: all do but Produce with acks=0.

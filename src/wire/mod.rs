@@ -16,6 +16,7 @@ pub mod produce;
 pub mod rebuild;
 pub mod records;
 pub mod responses;
+pub mod rewrite;
 pub mod varint;
 
 pub use error::WireError;

@@ -25,6 +25,19 @@ impl<'a> Body<'a> {
         self.r.position()
     }
 
+    pub fn remaining(&self) -> usize {
+        self.r.remaining()
+    }
+
+    pub fn is_flexible(&self) -> bool {
+        self.flexible
+    }
+
+    /// The next `n` bytes, as they are.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        self.r.take(n)
+    }
+
     pub fn i8(&mut self) -> Result<i8, WireError> {
         self.r.i8()
     }
@@ -79,11 +92,24 @@ impl<'a> Body<'a> {
     /// An array count; null reads as 0. A count that the bytes left cannot hold at
     /// `min_element` bytes each is refused before any loop or allocation uses it.
     pub fn array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
-        if !self.flexible {
-            return self.r.array_len(min_element);
-        }
-        let n = self.compact_len()?.unwrap_or(0);
-        let need = n.saturating_mul(min_element.max(1));
+        Ok(self.nullable_array_len(min_element)?.unwrap_or(0))
+    }
+
+    /// An array count where the schema allows no null, bounded like `array_len`.
+    pub fn required_array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
+        self.nullable_array_len(min_element)?
+            .ok_or_else(|| WireError::malformed(self.what, "null array where none may be"))
+    }
+
+    fn nullable_array_len(&mut self, min_element: usize) -> Result<Option<usize>, WireError> {
+        let n = match self.flexible {
+            true => self.compact_len()?,
+            false => {
+                let len = self.r.i32()?;
+                self.nullable_len(i64::from(len))?
+            }
+        };
+        let need = n.unwrap_or(0).saturating_mul(min_element.max(1));
         if need > self.r.remaining() {
             return Err(WireError::truncated(self.what, need, self.r.remaining()));
         }

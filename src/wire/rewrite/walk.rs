@@ -5,14 +5,17 @@
 //! understand reaches a client.
 //! Counts are bounded by the bytes left.
 
-use crate::wire::varint::{put_uvarint, Reader};
+use crate::wire::responses::Body;
+use crate::wire::varint::put_uvarint;
 use crate::wire::WireError;
 
+/// Reads go through `Body`, the decoders' own view of a response, so a rewriter and a
+/// decoder agree on every length rule (only -1 is null; a count is bounded by the bytes
+/// left); the walk adds the copy.
 pub struct Walk<'a> {
     src: &'a [u8],
-    r: Reader<'a>,
+    b: Body<'a>,
     out: Vec<u8>,
-    flexible: bool,
     what: &'static str,
 }
 
@@ -20,42 +23,41 @@ impl<'a> Walk<'a> {
     pub fn new(src: &'a [u8], flexible: bool, what: &'static str) -> Self {
         Walk {
             src,
-            r: Reader::new(src, what),
+            b: Body::new(src, flexible, what),
             out: Vec::with_capacity(src.len() + 64),
-            flexible,
             what,
         }
     }
 
     fn copy_since(&mut self, start: usize) {
-        self.out.extend_from_slice(&self.src[start..self.r.position()]);
+        self.out.extend_from_slice(&self.src[start..self.b.position()]);
     }
 
     pub fn copy(&mut self, n: usize) -> Result<(), WireError> {
-        self.out.extend_from_slice(self.r.take(n)?);
+        self.out.extend_from_slice(self.b.take(n)?);
         Ok(())
     }
 
     pub fn copy_i32(&mut self) -> Result<i32, WireError> {
-        let v = self.r.i32()?;
+        let v = self.b.i32()?;
         self.out.extend_from_slice(&v.to_be_bytes());
         Ok(v)
     }
 
     pub fn copy_i16(&mut self) -> Result<i16, WireError> {
-        let v = self.r.i16()?;
+        let v = self.b.i16()?;
         self.out.extend_from_slice(&v.to_be_bytes());
         Ok(v)
     }
 
     /// Reads an int16 without copying it, for a field that will be replaced.
     pub fn read_i16(&mut self) -> Result<i16, WireError> {
-        self.r.i16()
+        self.b.i16()
     }
 
     /// Reads an int32 without copying it, for a field that will be replaced.
     pub fn read_i32(&mut self) -> Result<i32, WireError> {
-        self.r.i32()
+        self.b.i32()
     }
 
     pub fn write_i32(&mut self, v: i32) {
@@ -68,22 +70,11 @@ impl<'a> Walk<'a> {
 
     /// Reads a (nullable) string without copying it.
     pub fn read_string(&mut self) -> Result<Option<String>, WireError> {
-        let len = if self.flexible {
-            match self.r.uvarint()? {
-                0 => return Ok(None),
-                n => (n - 1) as usize,
-            }
-        } else {
-            match self.r.i16()? {
-                n if n < 0 => return Ok(None),
-                n => n as usize,
-            }
-        };
-        Ok(Some(String::from_utf8_lossy(self.r.take(len)?).into_owned()))
+        self.b.string()
     }
 
     pub fn write_string(&mut self, s: &str) -> Result<(), WireError> {
-        if self.flexible {
+        if self.b.is_flexible() {
             put_uvarint(&mut self.out, s.len() as u32 + 1);
         } else {
             let len = i16::try_from(s.len()).map_err(|_| WireError::Encode {
@@ -97,8 +88,8 @@ impl<'a> Walk<'a> {
     }
 
     pub fn copy_string(&mut self) -> Result<(), WireError> {
-        let start = self.r.position();
-        self.read_string()?;
+        let start = self.b.position();
+        self.b.skip_string()?;
         self.copy_since(start);
         Ok(())
     }
@@ -107,7 +98,7 @@ impl<'a> Walk<'a> {
     /// a rewriter walks may be null) and a count that the bytes left cannot hold at
     /// `min_element` bytes each.
     pub fn copy_array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
-        let start = self.r.position();
+        let start = self.b.position();
         let n = self.read_array_len(min_element)?;
         self.copy_since(start);
         Ok(n)
@@ -115,21 +106,7 @@ impl<'a> Walk<'a> {
 
     /// Reads an array length without copying it, for an array written anew.
     pub fn read_array_len(&mut self, min_element: usize) -> Result<usize, WireError> {
-        let n = if self.flexible {
-            match self.r.uvarint()? {
-                0 => return Err(WireError::malformed(self.what, "null array")),
-                n => (n - 1) as usize,
-            }
-        } else {
-            match self.r.i32()? {
-                n if n < 0 => return Err(WireError::malformed(self.what, format!("array length {n}"))),
-                n => n as usize,
-            }
-        };
-        if n.saturating_mul(min_element) > self.r.remaining() {
-            return Err(WireError::truncated(self.what, n * min_element, self.r.remaining()));
-        }
-        Ok(n)
+        self.b.required_array_len(min_element)
     }
 
     pub fn write_array_len(&mut self, n: usize) -> Result<(), WireError> {
@@ -137,7 +114,7 @@ impl<'a> Walk<'a> {
             what: "array",
             detail: format!("{n} elements"),
         })?;
-        if self.flexible {
+        if self.b.is_flexible() {
             put_uvarint(&mut self.out, n as u32 + 1);
         } else {
             self.out.extend_from_slice(&n.to_be_bytes());
@@ -176,11 +153,9 @@ impl<'a> Walk<'a> {
 
     /// Reads a tagged-field section without copying it (flexible versions only).
     pub fn read_tagged(&mut self) -> Result<&'a [u8], WireError> {
-        let start = self.r.position();
-        if self.flexible {
-            self.r.skip_tagged_fields()?;
-        }
-        Ok(&self.src[start..self.r.position()])
+        let start = self.b.position();
+        self.b.tagged_fields()?;
+        Ok(&self.src[start..self.b.position()])
     }
 
     /// The rewritten body, ending where the answer's schema ends. Bytes after that end
@@ -188,10 +163,10 @@ impl<'a> Walk<'a> {
     /// understood. (librdkafka's mock cluster ends every flexible Metadata answer with
     /// one such byte, so refusing them would refuse a real peer.)
     pub fn finish(self) -> Result<Vec<u8>, WireError> {
-        if self.r.remaining() > 0 {
+        if self.b.remaining() > 0 {
             tracing::debug!(
                 answer = self.what,
-                bytes = self.r.remaining(),
+                bytes = self.b.remaining(),
                 "bytes after the end of the answer cut"
             );
         }

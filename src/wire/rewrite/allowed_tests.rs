@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use kafka_protocol::messages::ApiKey;
 
 use super::{all, max_version};
-use crate::proxy::rewrite::rewritten;
+use crate::wire::rewrite::rewritten;
 
 /// Host fields checked by hand and found to name no broker: (api, struct, field, why).
 const NOT_BROKERS: &[(ApiKey, &str, &str, &str)] = &[
