@@ -15,6 +15,16 @@ use super::error::ProxyError;
 use super::metrics::ProxyCounters;
 use crate::wire::header::RequestRoute;
 
+/// What a connection needs of its proxy, lent by the server for the connection's life.
+pub struct Context<'a> {
+    pub counters: &'a ProxyCounters,
+    pub shutdown: &'a watch::Receiver<bool>,
+    pub max_frame: usize,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub advertise: &'a (dyn Fn(i32, &str, i32) -> (String, i32) + Send + Sync),
+}
+
 /// What the request side needs of its proxy.
 pub struct RequestSide<'a> {
     pub counters: &'a ProxyCounters,

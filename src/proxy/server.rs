@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument as _;
 
 use super::accept::{out_of_descriptors, Backoff, RefusalLog, Reserve};
 use super::broker_map::{BrokerMap, Registered};
+use super::connection::{client_error, Context, Tally};
 use super::error::ProxyError;
 use super::metrics::{labels, ProxyCounters, ProxyMetrics};
-use super::pump::{self, Link};
+use super::pump;
 use crate::client::{AddressMap, Cluster};
 use crate::net::dial::{self, Stream};
 use crate::net::tls::TlsSettings;
@@ -264,7 +266,85 @@ impl Proxy {
         };
         let families = &self.counters.families;
         families.accepted.get_or_create(&labels(&self.settings.name)).inc();
-        tokio::spawn(pump::serve(self.clone(), stream, peer, target, permit));
+        tokio::spawn(self.clone().connection(stream, peer, target, permit));
+    }
+
+    /// One client from accept to close: its span, its TLS handshake, its broker dialled,
+    /// then the relay, which sees only the `Context` lent to it.
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        target: Target,
+        _slot: OwnedSemaphorePermit,
+    ) {
+        let client = peer.to_string();
+        let empty = tracing::field::Empty;
+        // One span per connection, for its whole life: a span per request would flood a
+        // collector at the rates a proxy carries.
+        let span = tracing::debug_span!(
+            "proxy_connection",
+            proxy = %self.settings.name,
+            %client,
+            target = ?target,
+            broker = empty,
+            requests = empty,
+            rewritten = empty,
+            bytes_to_broker = empty,
+            bytes_to_client = empty,
+        );
+        let tally = Tally::default();
+        self.counters.connections.inc();
+        let relayed = self
+            .connect_and_relay(stream, &client, target, &tally)
+            .instrument(span.clone())
+            .await;
+        tally.record(&span);
+        match relayed {
+            Ok(()) => tracing::debug!(proxy = %self.settings.name, %client, "connection closed"),
+            Err(e) => tracing::warn!(proxy = %self.settings.name, error = %e, "connection closed"),
+        }
+        self.counters.connections.dec();
+    }
+
+    async fn connect_and_relay(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        client: &str,
+        target: Target,
+        tally: &Tally,
+    ) -> Result<(), ProxyError> {
+        let _ = stream.set_nodelay(true);
+        let client_link = match &self.settings.client_tls {
+            Some(acceptor) => Stream::Tls(Box::new(
+                tokio::time::timeout(self.settings.upstream_options.connect_timeout, acceptor.accept(stream))
+                    .await
+                    .map_err(|_| client_error(client, "TLS handshake timed out"))?
+                    .map_err(|e| client_error(client, format!("TLS handshake: {e}")))?,
+            )),
+            None => Stream::Plain(stream),
+        };
+        let (broker, upstream) = match self.dial(target, client).await {
+            Ok(dialed) => dialed,
+            Err(e) => {
+                // Closed at once, not left waiting for answers that cannot come. Every client
+                // meets the same failure (the broker is down, or descriptors ran out), so it
+                // is counted and logged at a bounded rate rather than once per client.
+                self.refuse(1, &format!("cannot serve the client: {e}"), None);
+                return Ok(());
+            }
+        };
+        tracing::Span::current().record("broker", broker.as_str());
+        let advertise = |node: i32, host: &str, port: i32| self.advertise(node, host, port);
+        let ctx = Context {
+            counters: &self.counters,
+            shutdown: &self.shutdown,
+            max_frame: self.settings.max_frame,
+            idle_timeout: self.settings.idle_timeout,
+            shutdown_grace: self.settings.shutdown_grace,
+            advertise: &advertise,
+        };
+        pump::relay(&ctx, client_link, upstream, client, &broker, tally).await
     }
 
     /// Counts clients refused, or closed before they were served, and logs it at a
@@ -301,7 +381,7 @@ impl Proxy {
     }
 
     /// Dials the upstream broker a listener stands for, through the address map.
-    pub(crate) async fn dial(self: &Arc<Self>, target: Target, client: &str) -> Result<(String, Link), ProxyError> {
+    pub(crate) async fn dial(self: &Arc<Self>, target: Target, client: &str) -> Result<(String, Stream), ProxyError> {
         let candidates = self.upstream_of(target).await.ok_or_else(|| ProxyError::Upstream {
             broker: format!("{target:?}"),
             client: client.to_owned(),
@@ -312,8 +392,7 @@ impl Proxy {
         for advertised in candidates {
             let dial = self.settings.upstream_map.resolve(&advertised).to_owned();
             match dial::dial(&dial, self.settings.upstream_tls.as_ref(), within).await {
-                Ok(Stream::Plain(tcp)) => return Ok((dial, Link::Plain(tcp))),
-                Ok(Stream::Tls(io)) => return Ok((dial, Link::Tls(io))),
+                Ok(stream) => return Ok((dial, stream)),
                 Err(e) => last = e.to_string(),
             }
         }
