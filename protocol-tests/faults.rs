@@ -383,7 +383,8 @@ fn a_stuck_partition_keeps_its_lag_measured_and_is_reported_until_it_moves_again
     assert!(strait.stop().success());
 }
 
-/// A panic in a forward (a test-only switch makes the process's third forward panic)
+/// A panic in a forward (a test-only switch, `STRAIT_TEST_PANIC`, makes the process's
+/// third forward panic)
 /// is the flow's error: logged, and the flow restarted from its committed progress.
 #[test]
 fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() {
@@ -399,7 +400,7 @@ fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() 
     let path = write_config("panics", &config);
     let strait = Strait::start_with_env(
         &["run", "--config", path.to_str().unwrap()],
-        &[("STRAIT_TEST_PANIC_AT_FORWARD", "3")],
+        &[("STRAIT_TEST_PANIC", "forward:3")],
     );
     // Duplicates of what the first run copied count towards a consumer's total: read
     // until the target goes quiet.

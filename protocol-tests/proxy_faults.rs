@@ -429,3 +429,61 @@ fn describe_cluster_through_the_proxy_names_only_the_proxy() {
     );
     assert!(strait.stop().success());
 }
+
+/// A panic in one client connection (a test-only switch, `STRAIT_TEST_PANIC`, makes the
+/// second one panic) is the proxy's error: logged, the proxy's `up` at 0 while it is
+/// down, and the proxy started again with back-off, serving clients as before.
+#[test]
+fn a_panic_in_a_connection_restarts_the_proxy_and_it_serves_again() {
+    let cluster = MockCluster::start(1);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let base = free_port_base(4).to_string();
+    let args = [
+        "proxy",
+        "--upstream",
+        &cluster.bootstrap,
+        "--listen",
+        &listen,
+        "--advertise",
+        "127.0.0.1",
+        "--port-base",
+        &base,
+        "--metrics",
+        &metrics,
+    ];
+    let strait = Strait::start_with_env(&args, &[("STRAIT_TEST_PANIC", "connection:2")]);
+    wait_for_port(&listen, Duration::from_secs(10));
+    drop(TcpStream::connect(&listen).unwrap());
+    drop(TcpStream::connect(&listen).unwrap());
+    assert!(strait.log_shows("a proxy task panicked"), "{}", strait.log_text());
+    assert!(
+        strait.log_shows("proxy failed; starting it again"),
+        "{}",
+        strait.log_text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listing = loop {
+        let out = std::process::Command::new(python())
+            .arg(peer_script("consume.py"))
+            .args(["--bootstrap", &listen, "--list"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not serve again: {}",
+            strait.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        listing.contains(&format!("127.0.0.1:{}", base.parse::<u16>().unwrap() + 1)),
+        "{listing}"
+    );
+    let (status, _) = crate::metrics::get(&metrics, "/readyz");
+    assert_eq!(status, 200);
+    assert!(strait.stop().success());
+}

@@ -10,6 +10,7 @@ pub mod config;
 pub mod metrics;
 pub mod mirror;
 pub mod net;
+pub mod panic_switch;
 pub mod probe;
 pub mod proxy;
 pub mod wire;

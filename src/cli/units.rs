@@ -13,7 +13,8 @@ use strait::metrics::{Expected, Metrics};
 use strait::mirror::metrics::MirrorMetrics;
 use strait::mirror::settings::FlowSettings;
 use strait::mirror::{run_flow, MirrorError};
-use strait::proxy::{Proxy, ProxySettings};
+use strait::proxy::metrics::{labels, ProxyMetrics};
+use strait::proxy::{Proxy, ProxyError, ProxySettings};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -151,6 +152,43 @@ async fn supervise(
     }
 }
 
+/// Runs a proxy, starting it again with back-off after a panic (its own, or one of its
+/// connections'), until `stop` turns true. Clients reconnect as Kafka clients do.
+async fn supervise_proxy(
+    settings: ProxySettings,
+    metrics: ProxyMetrics,
+    stop: watch::Receiver<bool>,
+) -> Result<(), ProxyError> {
+    let up = metrics.up.get_or_create(&labels(&settings.name)).clone();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        // Its own task, so that a panic in it is reported, not lost.
+        let mut task = JoinSet::new();
+        task.spawn(Proxy::run(settings.clone(), metrics.clone(), stop.clone()));
+        let ended = match task.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(ProxyError::Panicked {
+                proxy: settings.name.clone(),
+                detail: e.to_string(),
+            }),
+            None => Ok(()),
+        };
+        up.set(0);
+        match ended {
+            Err(e @ ProxyError::Panicked { .. }) if !*stop.borrow() => {
+                tracing::error!(error = %e, restart_in = ?backoff, "proxy failed; starting it again");
+                let mut stopping = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopping.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Units {
     pub fn new(metrics: Metrics, ended: mpsc::UnboundedSender<Ended>) -> Units {
         Units {
@@ -221,23 +259,8 @@ impl Units {
             Ready::Proxy(settings) => {
                 let metrics = self.metrics.proxy.clone();
                 tokio::spawn(async move {
-                    let proxy = settings.name.clone();
-                    let up = metrics
-                        .up
-                        .get_or_create(&strait::proxy::metrics::labels(&proxy))
-                        .clone();
-                    // Its own task, so that a panic in it is reported, not lost.
-                    let mut task = JoinSet::new();
-                    task.spawn(Proxy::run(*settings, metrics, stopped));
-                    let result = match task.join_next().await {
-                        Some(Ok(result)) => result.map_err(|e| e.to_string()),
-                        Some(Err(e)) => {
-                            up.set(0);
-                            Err(format!("proxy {proxy} panicked: {e}"))
-                        }
-                        None => Ok(()),
-                    };
-                    let _ = ended.send((name, generation, result));
+                    let result = supervise_proxy(*settings, metrics, stopped).await;
+                    let _ = ended.send((name, generation, result.map_err(|e| e.to_string())));
                 })
             }
         };

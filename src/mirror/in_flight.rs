@@ -2,8 +2,7 @@
 //! them, so a partition whose target leader is slow or unreachable holds back only
 //! itself: the other partitions keep being fetched, forwarded and committed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -80,9 +79,9 @@ impl InFlight {
         self.bytes += o.stats.bytes;
         self.gauge.inc_by(o.stats.bytes as i64);
         let span = o.span.clone();
-        let fail = panic_switch();
+        let fail = crate::panic_switch::reached("forward");
         let forward = async move {
-            assert!(!fail, "STRAIT_TEST_PANIC_AT_FORWARD reached");
+            assert!(!fail, "STRAIT_TEST_PANIC reached a forward");
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
             let stamped = if stamping_is_light(&batches, &settings) {
                 stamp_all(&batches, &settings, producer, sequence)
@@ -137,20 +136,6 @@ impl InFlight {
     pub fn abandon(&mut self) {
         self.tasks.abort_all();
     }
-}
-
-/// A failure switch for the tests of panic containment: with
-/// `STRAIT_TEST_PANIC_AT_FORWARD=N` in the environment, the process's Nth forward panics.
-fn panic_switch() -> bool {
-    static AT: OnceLock<u64> = OnceLock::new();
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let at = *AT.get_or_init(|| {
-        std::env::var("STRAIT_TEST_PANIC_AT_FORWARD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    });
-    at > 0 && COUNT.fetch_add(1, Ordering::Relaxed) + 1 == at
 }
 
 impl Drop for InFlight {

@@ -16,6 +16,8 @@ pub enum ProxyError {
     Tls { proxy: String, detail: String },
     #[error("client {client}: {detail}")]
     Client { client: String, detail: String },
+    #[error("proxy {proxy}: a task panicked: {detail}")]
+    Panicked { proxy: String, detail: String },
     #[error("upstream {broker} (for client {client}): {detail}")]
     Upstream {
         broker: String,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
@@ -35,6 +36,7 @@ fn bind_now(addr: SocketAddr) -> std::io::Result<TcpListener> {
         .and_then(TcpListener::from_std)
 }
 
+#[derive(Clone)]
 pub struct ProxySettings {
     pub name: String,
     /// The bootstrap listener; broker listeners use its IP.
@@ -56,6 +58,26 @@ pub struct ProxySettings {
     pub shutdown_grace: Duration,
 }
 
+/// A task handle that ends its task when dropped, as a JoinSet does its own.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct EndTasksOnDrop(Arc<Proxy>);
+
+impl Drop for EndTasksOnDrop {
+    fn drop(&mut self) {
+        // A JoinSet aborts its tasks when dropped.
+        drop(std::mem::take(
+            &mut *self.0.tasks.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
+    }
+}
+
 /// What a listener stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -67,10 +89,18 @@ pub struct Proxy {
     pub(crate) settings: ProxySettings,
     map: Mutex<BrokerMap>,
     slots: Arc<Semaphore>,
+    /// Turns true when the proxy stops, on the process's shutdown or its own panic: its
+    /// listeners and connections watch this one.
     pub(crate) shutdown: watch::Receiver<bool>,
     cluster: Arc<Cluster>,
     pub(crate) counters: ProxyCounters,
     refusals: RefusalLog,
+    /// Every task of this proxy (listeners, connections, the broker lookup): owned here,
+    /// so the drain waits for them and a panic in one is seen.
+    tasks: Mutex<JoinSet<()>>,
+    /// Set by the first task that panics: the proxy then stops with that error, and
+    /// `strait run` starts it again.
+    panicked: watch::Sender<Option<String>>,
 }
 
 impl Proxy {
@@ -94,31 +124,46 @@ impl Proxy {
             settings.upstream_map.clone(),
             settings.upstream_options.clone(),
         );
+        let stopping = watch::Sender::new(false);
         let proxy = Arc::new(Proxy {
             map: Mutex::new(BrokerMap::new(settings.port_base, settings.pinned_ports.clone())),
             slots: Arc::new(Semaphore::new(settings.max_connections)),
-            shutdown: shutdown.clone(),
+            shutdown: stopping.subscribe(),
             cluster,
             counters: ProxyCounters::new(&settings.name, metrics.clone()),
             refusals: RefusalLog::default(),
+            tasks: Mutex::default(),
+            panicked: watch::Sender::new(None),
             settings,
         });
+        // Should `run` itself be dropped, its tasks (which hold the proxy) end with it.
+        let _tasks = EndTasksOnDrop(proxy.clone());
         let up = metrics.up.get_or_create(&labels(&proxy.settings.name)).clone();
         tracing::info!(proxy = %proxy.settings.name, listen = %proxy.settings.listen, advertise = %proxy.settings.advertise_host, "proxy listening");
         // Bootstrap clients are served at once: a slow or absent upstream delays only
         // the broker listeners, which also open as answers name their brokers.
-        tokio::spawn(proxy.clone().accept_loop(listener, Target::Bootstrap));
+        proxy.spawn(proxy.clone().accept_loop(listener, Target::Bootstrap));
         up.set(1);
-        tokio::spawn(proxy.clone().open_known_brokers());
+        proxy.spawn(proxy.clone().open_known_brokers());
         let mut shutdown = shutdown;
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
+        let mut panicked = proxy.panicked.subscribe();
+        while !*shutdown.borrow() && panicked.borrow().is_none() {
+            tokio::select! {
+                changed = shutdown.changed() => if changed.is_err() { break },
+                _ = panicked.changed() => {}
             }
         }
+        stopping.send_replace(true);
         up.set(0);
+        let panic = panicked.borrow().clone();
         proxy.drain().await;
-        Ok(())
+        match panic {
+            Some(detail) => Err(ProxyError::Panicked {
+                proxy: proxy.settings.name.clone(),
+                detail,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Connections open now.
@@ -126,19 +171,44 @@ impl Proxy {
         self.settings.max_connections - self.slots.available_permits()
     }
 
+    /// Starts a task this proxy owns; tasks that ended are collected first, so the set
+    /// holds only live ones. A task that panics is logged and stops the proxy at once.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        while tasks.try_join_next().is_some() {}
+        let (name, panicked) = (self.settings.name.clone(), self.panicked.clone());
+        let inner = AbortOnDrop(tokio::spawn(task));
+        tasks.spawn(async move {
+            let mut inner = inner;
+            if let Err(e) = (&mut inner.0).await {
+                if e.is_panic() {
+                    tracing::error!(proxy = %name, error = %e, "a proxy task panicked; the proxy stops and is started again");
+                    panicked.send_if_modified(|first| {
+                        let unset = first.is_none();
+                        first.get_or_insert_with(|| e.to_string());
+                        unset
+                    });
+                }
+            }
+        });
+    }
+
+    /// Waits for every task (listeners end with the stop signal, connections when their
+    /// in-flight requests are answered) within the grace period, then ends the rest.
     async fn drain(&self) {
         let started = Instant::now();
-        let deadline = started + self.settings.shutdown_grace;
         tracing::info!(
             proxy = %self.settings.name,
             waiting_for = self.open_connections(),
             grace = ?self.settings.shutdown_grace,
             "proxy stopping: accepting no more connections and letting in-flight requests finish; requests that had only partly arrived are dropped; a proxy has no progress to commit"
         );
-        while self.open_connections() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        tracing::info!(proxy = %self.settings.name, still_open = self.open_connections(), waited = ?started.elapsed(), "proxy stopped");
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let all_ended = async { while tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(self.settings.shutdown_grace, all_ended).await;
+        let still_open = self.open_connections();
+        tasks.shutdown().await;
+        tracing::info!(proxy = %self.settings.name, still_open, waited = ?started.elapsed(), "proxy stopped");
     }
 
     async fn open_known_brokers(self: Arc<Self>) {
@@ -190,7 +260,7 @@ impl Proxy {
             Err(e) => {
                 self.listener_state(node, addr, false);
                 tracing::error!(proxy = %self.settings.name, node, %addr, error = %e, "cannot open the broker listener; retrying, and not advertising it until it is bound");
-                tokio::spawn(self.clone().retry_broker_listener(node, addr));
+                self.spawn(self.clone().retry_broker_listener(node, addr));
             }
         }
     }
@@ -217,7 +287,7 @@ impl Proxy {
         tracing::info!(proxy = %self.settings.name, node, %addr, "broker listener open");
         self.map.lock().unwrap_or_else(|e| e.into_inner()).set_bound(node);
         self.listener_state(node, addr, true);
-        tokio::spawn(self.clone().accept_loop(listener, Target::Broker(node)));
+        self.spawn(self.clone().accept_loop(listener, Target::Broker(node)));
     }
 
     fn listener_state(&self, node: i32, addr: SocketAddr, bound: bool) {
@@ -266,7 +336,7 @@ impl Proxy {
         };
         let families = &self.counters.families;
         families.accepted.get_or_create(&labels(&self.settings.name)).inc();
-        tokio::spawn(self.clone().connection(stream, peer, target, permit));
+        self.spawn(self.clone().connection(stream, peer, target, permit));
     }
 
     /// One client from accept to close: its span, its TLS handshake, its broker dialled,
@@ -314,6 +384,10 @@ impl Proxy {
         target: Target,
         tally: &Tally,
     ) -> Result<(), ProxyError> {
+        assert!(
+            !crate::panic_switch::reached("connection"),
+            "STRAIT_TEST_PANIC reached a connection"
+        );
         let _ = stream.set_nodelay(true);
         let client_link = match &self.settings.client_tls {
             Some(acceptor) => Stream::Tls(Box::new(
