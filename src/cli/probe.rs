@@ -124,6 +124,7 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let file = args.config.as_deref().map(config::load).transpose()?;
     let source = cluster("source", &args.source, file.as_ref())?;
     let target = cluster("target", &args.target, file.as_ref())?;
+    let args_clusters = (args.source.join(","), args.target.join(","));
     let settings = ProbeSettings {
         target_topic: args.target_topic.clone().unwrap_or_else(|| args.topic.clone()),
         topic: args.topic,
@@ -152,7 +153,11 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
         anyhow::bail!("no probe record could be sent to the source");
     }
     if summary.missing() > 0 {
-        for hint in why_missing(&summary, &settings, &target, file.as_ref()).await {
+        // With a config, --source and --target name its clusters.
+        let clusters = file
+            .as_ref()
+            .map(|f| (f, args_clusters.0.as_str(), args_clusters.1.as_str()));
+        for hint in why_missing(&summary, &settings, &target, clusters).await {
             println!("why: {hint}");
         }
         anyhow::bail!(
@@ -173,7 +178,7 @@ async fn why_missing(
     s: &Summary,
     settings: &ProbeSettings,
     target: &Cluster,
-    file: Option<&config::Config>,
+    config: Option<(&config::Config, &str, &str)>,
 ) -> Vec<String> {
     let mut hints = Vec::new();
     let (topic, target_topic) = (&settings.topic, &settings.target_topic);
@@ -186,8 +191,8 @@ async fn why_missing(
             "the target has no topic {target_topic}: no replicator copied {topic} there. If yours renames topics, give the target's name with --target-topic"
         ));
     }
-    if let Some(file) = file {
-        hints.extend(flows_copying(file, topic, target_topic));
+    if let Some((file, source, target)) = config {
+        hints.extend(flows_copying(file, (source, target), topic, target_topic));
     }
     if s.received == 0 {
         hints.push(format!(
@@ -200,9 +205,13 @@ async fn why_missing(
 
 /// What the config's flows do with the probe topic, when none copies it to the target
 /// topic the probe reads.
-fn flows_copying(file: &config::Config, topic: &str, target_topic: &str) -> Vec<String> {
+fn flows_copying(file: &config::Config, clusters: (&str, &str), topic: &str, target_topic: &str) -> Vec<String> {
     let mut copies = Vec::new();
-    for m in &file.mirror {
+    for m in file
+        .mirror
+        .iter()
+        .filter(|m| (m.source.as_str(), m.target.as_str()) == clusters)
+    {
         let Ok(flow) = config::flow_settings(m) else { continue };
         let filter = TopicFilter::new(&flow);
         if filter.selects(topic, false) {
@@ -210,8 +219,9 @@ fn flows_copying(file: &config::Config, topic: &str, target_topic: &str) -> Vec<
         }
     }
     if copies.is_empty() {
+        let (from, to) = clusters;
         return vec![format!(
-            "no flow in the config copies {topic}: add it to a flow's topics"
+            "no flow in the config copies {topic} from {from} to {to}: add it to a flow's topics"
         )];
     }
     if copies.iter().any(|(_, t)| t == target_topic) {

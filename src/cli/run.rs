@@ -98,7 +98,7 @@ pub async fn run_config(config: Config, reread: Option<Reread>) -> anyhow::Resul
     let mut failed = 0;
     while !*shutdown.borrow() && !units.is_empty() {
         tokio::select! {
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => if changed.is_err() { break },
             _ = hangups.recv() => {
                 if let Some(next) = reload(reread.as_ref(), &current, &mut units).await {
                     current = next;

@@ -41,7 +41,16 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             _ = tokio::time::sleep(interval) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
-        let now = Scrape::take(&args.metrics).await?;
+        let now = match Scrape::take(&args.metrics).await {
+            Ok(now) => now,
+            // Watching, a strait that restarts or a scrape that times out is shown, not
+            // the end of the watch.
+            Err(e) if args.watch => {
+                print!("\x1b[2J\x1b[Hstrait at {}\n\n{e:#}\n", args.metrics);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let table = render(&args.metrics, &before, &now);
         if !args.watch {
             print!("{table}");

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use strait::client::Cluster;
 use strait::config::{self, ClusterConfig, Config, MirrorConfig, ProxyConfig};
@@ -116,9 +116,10 @@ async fn supervise(
     metrics: MirrorMetrics,
     stop: watch::Receiver<bool>,
 ) -> Result<(), MirrorError> {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = FIRST_RESTART;
     loop {
         let flow = run_flow(m.clone(), source.clone(), target.clone(), metrics.clone(), stop.clone());
+        let started = Instant::now();
         let mut task = JoinSet::new();
         task.spawn(flow);
         let ended = match task.join_next().await {
@@ -139,6 +140,7 @@ async fn supervise(
                 return Ok(());
             }
             Err(e) if e.is_restartable() => {
+                backoff = after_a_healthy_run(backoff, started);
                 tracing::error!(error = %e, restart_in = ?backoff, "flow failed; restarting from its committed progress");
                 let mut stopping = stop.clone();
                 tokio::select! {
@@ -152,6 +154,19 @@ async fn supervise(
     }
 }
 
+/// The back-off before a restart: back to its first step after a run that lasted, so
+/// a unit failing once a day is not restarted a minute late.
+fn after_a_healthy_run(backoff: Duration, started: Instant) -> Duration {
+    if started.elapsed() >= HEALTHY_RUN {
+        FIRST_RESTART
+    } else {
+        backoff
+    }
+}
+
+const FIRST_RESTART: Duration = Duration::from_secs(1);
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
 /// Runs a proxy, starting it again with back-off after a panic (its own, or one of its
 /// connections'), until `stop` turns true. Clients reconnect as Kafka clients do.
 async fn supervise_proxy(
@@ -160,9 +175,10 @@ async fn supervise_proxy(
     stop: watch::Receiver<bool>,
 ) -> Result<(), ProxyError> {
     let up = metrics.up.get_or_create(&labels(&settings.name)).clone();
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = FIRST_RESTART;
     loop {
         // Its own task, so that a panic in it is reported, not lost.
+        let started = Instant::now();
         let mut task = JoinSet::new();
         task.spawn(Proxy::run(settings.clone(), metrics.clone(), stop.clone()));
         let ended = match task.join_next().await {
@@ -176,6 +192,7 @@ async fn supervise_proxy(
         up.set(0);
         match ended {
             Err(e @ ProxyError::Panicked { .. }) if !*stop.borrow() => {
+                backoff = after_a_healthy_run(backoff, started);
                 tracing::error!(error = %e, restart_in = ?backoff, "proxy failed; starting it again");
                 let mut stopping = stop.clone();
                 tokio::select! {

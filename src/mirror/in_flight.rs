@@ -21,6 +21,8 @@ pub type Key = (String, i32);
 /// One partition's selected source batches, to be stamped and produced.
 pub struct Outgoing {
     pub key: Key,
+    /// The generation of the partition's state it was started for.
+    pub generation: u64,
     pub target_topic: String,
     pub batches: Vec<Batch>,
     /// The source offset after the last batch: the progress once acknowledged.
@@ -38,6 +40,7 @@ pub struct Outgoing {
 /// What a finished forward reports.
 pub struct Forwarded {
     pub key: Key,
+    pub generation: u64,
     pub next: i64,
     pub next_sequence: i32,
     pub producer: ProducerIdentity,
@@ -103,6 +106,7 @@ impl InFlight {
             };
             Forwarded {
                 key: o.key,
+                generation: o.generation,
                 next: o.next,
                 next_sequence,
                 producer: o.producer,

@@ -58,6 +58,22 @@ pub struct ProxySettings {
     pub shutdown_grace: Duration,
 }
 
+/// One open connection in the gauge, for as long as this lives.
+struct OpenGauge<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> OpenGauge<'a> {
+    fn count(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        OpenGauge(gauge)
+    }
+}
+
+impl Drop for OpenGauge<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// A task handle that ends its task when dropped, as a JoinSet does its own.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -364,7 +380,8 @@ impl Proxy {
             bytes_to_client = empty,
         );
         let tally = Tally::default();
-        self.counters.connections.inc();
+        // Counted down however the connection ends, panics and aborts included.
+        let _open = OpenGauge::count(&self.counters.connections);
         let relayed = self
             .connect_and_relay(stream, &client, target, &tally)
             .instrument(span.clone())
@@ -374,7 +391,6 @@ impl Proxy {
             Ok(()) => tracing::debug!(proxy = %self.settings.name, %client, "connection closed"),
             Err(e) => tracing::warn!(proxy = %self.settings.name, error = %e, "connection closed"),
         }
-        self.counters.connections.dec();
     }
 
     async fn connect_and_relay(

@@ -63,6 +63,7 @@ impl Flow {
                 .collect();
             for key in &keys {
                 self.partitions.remove(key);
+                self.starts.forget(key);
                 self.metrics.forget_partition(&self.labels(key));
             }
             tracing::warn!(flow = %self.cfg.name, %topic, partitions = keys.len(), "source topic {how}; the flow drops what it knew of it (its copy on the target is left as it is)");
@@ -224,8 +225,7 @@ impl Flow {
             match committed.get(&(target_topic.to_owned(), p)) {
                 Some(offset) => {
                     tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");
-                    state.position = *offset;
-                    state.fetch_position = *offset;
+                    state.start_at(*offset);
                 }
                 None => {
                     let at = match self.cfg.start {
@@ -233,8 +233,8 @@ impl Flow {
                         _ => EARLIEST,
                     };
                     state.starting = true;
-                    self.starts
-                        .spawn(self.source.clone(), self.cfg.name.clone(), key.clone(), at);
+                    let (source, flow) = (self.source.clone(), self.cfg.name.clone());
+                    self.starts.spawn(source, flow, key.clone(), state.generation, at);
                 }
             }
             self.partitions.insert(key, state);

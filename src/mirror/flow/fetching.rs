@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
-use crate::client::error::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE};
+use crate::client::error::OFFSET_OUT_OF_RANGE;
 use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec};
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::{ClientError, Cluster, KafkaCode};
@@ -37,7 +37,8 @@ const LOG_EVERY: Duration = Duration::from_secs(30);
 /// What one fetch task brings back.
 pub(super) struct Fetched {
     leader: i32,
-    keys: Vec<Key>,
+    /// The partitions asked for, with the generation of their state then.
+    keys: Vec<(Key, u64)>,
     result: Result<FetchResponse, ClientError>,
 }
 
@@ -113,10 +114,12 @@ impl Flow {
         }
         let options = self.fetch_options();
         for (leader, specs) in by_leader {
-            let keys: Vec<Key> = specs.iter().map(|s| (s.topic.clone(), s.partition)).collect();
-            for key in &keys {
-                if let Some(state) = self.partitions.get_mut(key) {
+            let mut keys = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                let key = (spec.topic.clone(), spec.partition);
+                if let Some(state) = self.partitions.get_mut(&key) {
                     state.fetching = true;
+                    keys.push((key, state.generation));
                 }
             }
             // Spans are at debug level, so with export off and the usual log filter they
@@ -148,8 +151,8 @@ impl Flow {
         let Fetched { leader, keys, result } = fetched;
         self.fetches.busy.remove(&leader);
         let now = Instant::now();
-        for key in &keys {
-            if let Some(state) = self.partitions.get_mut(key) {
+        for (key, generation) in &keys {
+            if let Some(state) = self.partitions.get_mut(key).filter(|s| s.generation == *generation) {
                 state.fetching = false;
                 state.fetched = now;
             }
@@ -183,19 +186,31 @@ impl Flow {
             .map(|p| p.records.len())
             .sum();
         tracing::debug!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), bytes, "fetched");
+        // Only what was asked, once each, and for the same life of the partition.
+        let mut asked: HashMap<Key, u64> = keys.into_iter().collect();
         let mut had_data = false;
         for topic in response.topics {
             for p in topic.partitions {
+                let key = (topic.name.clone(), p.partition);
+                let Some(generation) = asked.remove(&key) else {
+                    tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, "fetch answer for a partition not asked for; ignored");
+                    continue;
+                };
+                if !self.partitions.get(&key).is_some_and(|s| s.generation == generation) {
+                    continue;
+                }
                 had_data |= !p.records.is_empty();
-                self.on_partition(topic.name.clone(), p).await?;
+                self.on_partition(key, p).await?;
             }
         }
-        self.catching_up = had_data || !self.forwards.is_empty();
+        // A forward that finishes makes its partition fetchable again and sets this too
+        // (see `on_forwarded`); forwards merely under way do not, or one stuck target
+        // partition would have every broker polled a hundred times a second.
+        self.catching_up = had_data;
         Ok(())
     }
 
-    async fn on_partition(&mut self, topic: String, p: FetchPartition) -> Result<(), MirrorError> {
-        let key = (topic, p.partition);
+    async fn on_partition(&mut self, key: Key, p: FetchPartition) -> Result<(), MirrorError> {
         // Dropped or stopped while this fetch was under way: its data is not wanted.
         if !self.partitions.get(&key).is_some_and(|s| s.stopped.is_none()) || !self.usable(&key, &p).await? {
             return Ok(());
@@ -213,6 +228,10 @@ impl Flow {
             return Ok(());
         };
         if batches.is_empty() {
+            // Nothing to forward (control batches, aborted data): acknowledged as it is.
+            if let Some(state) = self.partitions.get_mut(&key) {
+                state.acked = next;
+            }
             self.uncommitted.push((key, next));
         } else {
             self.start_forward(key, next, batches);
@@ -226,6 +245,7 @@ impl Flow {
         if p.error_code == 0 {
             let state = self.partitions.get_mut(key).expect("checked by the caller");
             state.high_watermark = p.high_watermark;
+            state.answered = Instant::now();
             state.retry = None;
             state.metrics.lag.set(state.lag());
             return Ok(true);
@@ -237,7 +257,8 @@ impl Flow {
                 self.metrics.error(&self.cfg.name, kind::OUT_OF_RANGE);
                 self.out_of_range(key, p).await?;
             }
-            NOT_LEADER_OR_FOLLOWER => self.refresh.want(),
+            // NOT_LEADER_OR_FOLLOWER among them: brokers answer it at once, so without a
+            // pause the partition would be asked again at round-trip speed.
             _ if code.is_retriable() => {
                 self.refresh.want();
                 let state = self.partitions.get_mut(key).expect("checked by the caller");
@@ -305,9 +326,11 @@ impl Flow {
                 .map_err(|e| self.err(e))?,
         };
         tracing::error!(error = %error, high_watermark = p.high_watermark, new_position, "source offset out of range; continuing per on_offset_out_of_range");
+        // Progress acknowledged before this answer must not be committed over the reset.
+        self.uncommitted.retain(|(k, _)| k != key);
         self.commit(&[(key.clone(), new_position)]).await?;
         if let Some(state) = self.partitions.get_mut(key) {
-            state.rewind();
+            state.start_at(new_position);
         }
         Ok(())
     }

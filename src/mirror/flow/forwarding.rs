@@ -32,6 +32,7 @@ impl Flow {
             bytes = stats.bytes as i64,
         );
         let outgoing = Outgoing {
+            generation: state.generation,
             target_topic: state.target_topic.clone(),
             sequence: state.sequence,
             stats,
@@ -53,6 +54,9 @@ impl Flow {
     /// commit; the others are rewound to fetch again, or stopped by policy when the
     /// target refused them for good.
     pub(super) async fn on_forwarded(&mut self, finished: Vec<Forwarded>) -> Result<(), MirrorError> {
+        // Their partitions can be fetched again, likely with more to copy: fetches should
+        // not wait long at the broker.
+        self.catching_up = true;
         let mut fenced = None;
         for done in finished {
             if let Some(detail) = self.on_one_forwarded(done)? {
@@ -72,12 +76,18 @@ impl Flow {
     fn on_one_forwarded(&mut self, done: Forwarded) -> Result<Option<String>, MirrorError> {
         let Forwarded {
             key,
+            generation,
             next,
             next_sequence,
             producer,
             stats,
             result,
         } = done;
+        // A forward started for an earlier life of this partition (its topic deleted and
+        // created again meanwhile) says nothing of this one.
+        if !self.partitions.get(&key).is_some_and(|s| s.generation == generation) {
+            return Ok(None);
+        }
         if let (Ok(()), Some(state)) = (&result, self.partitions.get(&key)) {
             stats.record(&state.metrics);
             self.health.copied(&stats);
@@ -100,6 +110,7 @@ impl Flow {
                 if current {
                     state.sequence = next_sequence;
                 }
+                state.acked = next;
                 tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, records = stats.records, bytes = stats.bytes, next, "forwarded: the target acknowledged");
                 self.uncommitted.push((key, next));
                 return Ok(None);

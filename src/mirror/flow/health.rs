@@ -182,14 +182,27 @@ impl Flow {
                 continue;
             }
             let idle = state.progressed.elapsed();
-            let now_stuck = idle >= stuck_after;
+            let unanswered = state.answered.elapsed();
+            let silent = !state.in_flight && !state.starting && unanswered >= stuck_after;
+            let now_stuck = idle >= stuck_after || silent;
             if now_stuck {
                 stuck += 1;
                 let lag = state.lag();
-                let secs = idle.as_secs();
-                problems.push(match state.starting {
-                    true => format!("{topic}/{partition} not started: its start offset not found for {secs}s"),
-                    false => format!("{topic}/{partition} stuck: lag {lag}, no progress for {secs}s"),
+                problems.push(if state.starting {
+                    format!(
+                        "{topic}/{partition} not started: its start offset not found for {}s",
+                        idle.as_secs()
+                    )
+                } else if silent {
+                    format!(
+                        "{topic}/{partition} stuck: no answer from its leader for {}s",
+                        unanswered.as_secs()
+                    )
+                } else {
+                    format!(
+                        "{topic}/{partition} stuck: lag {lag}, no progress for {}s",
+                        idle.as_secs()
+                    )
                 });
             }
             if now_stuck != state.stuck {

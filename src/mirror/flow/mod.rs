@@ -41,8 +41,15 @@ struct PartitionState {
     /// The source topic's id (0 when its cluster gives none): a topic recreated under the
     /// same name has a new one.
     topic_id: u128,
-    /// Next source offset whose data the target has not acknowledged: the progress.
+    /// Which life of this partition the state belongs to: a topic deleted and created
+    /// again gets a new state, and answers for the old one (fetches, forwards, start
+    /// lookups still under way) are recognised by it and ignored.
+    generation: u64,
+    /// Next source offset whose progress is committed.
     position: i64,
+    /// Next source offset whose data the target has acknowledged: at or past
+    /// `position`, since commits follow acknowledgements by up to `COMMIT_EVERY`.
+    acked: i64,
     /// Next source offset to fetch: past `position` while batches are held.
     fetch_position: i64,
     sequence: i32,
@@ -57,8 +64,11 @@ struct PartitionState {
     high_watermark: i64,
     /// When the partition last advanced, or was seen with nothing left to copy.
     progressed: Instant,
-    /// When its last fetch answered.
+    /// When its last fetch answered, with data or an error.
     fetched: Instant,
+    /// When its leader last answered it without an error: a high watermark older than
+    /// `stuck_after_secs` says nothing, and the partition is stuck whatever its lag.
+    answered: Instant,
     /// After a failure that may pass: not fetched before then.
     retry: Option<(Backoff, Instant)>,
     /// Why the partition was stopped (`on_partition_error = "stop_partition"`).
@@ -69,8 +79,11 @@ struct PartitionState {
 
 impl PartitionState {
     fn new(target_topic: &str, topic_id: u128, position: i64, metrics: PartitionHandles) -> PartitionState {
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = Instant::now();
         PartitionState {
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            acked: position,
             metrics,
             target_topic: target_topic.to_owned(),
             topic_id,
@@ -84,15 +97,24 @@ impl PartitionState {
             high_watermark: -1,
             progressed: now,
             fetched: now,
+            answered: now,
             retry: None,
             stopped: None,
             stuck: false,
         }
     }
 
-    /// Forgets what was fetched past the acknowledged position.
+    /// Forgets what was fetched past what the target acknowledged.
     fn rewind(&mut self) {
-        self.fetch_position = self.position;
+        self.fetch_position = self.acked;
+        self.held.clear();
+    }
+
+    /// Starts from `offset`: found on the source, or where progress was reset.
+    fn start_at(&mut self, offset: i64) {
+        self.position = offset;
+        self.acked = offset;
+        self.fetch_position = offset;
         self.held.clear();
     }
 
@@ -184,13 +206,19 @@ pub async fn run_flow(
     }
     let _down = health::DownOnDrop(up);
     let mut flow = Flow::start(cfg, source, target, metrics).await?;
-    flow.run(&mut shutdown).await
+    flow.run(&mut shutdown, &mut heartbeats).await
 }
 
 impl Flow {
     /// Works until `shutdown` turns true, then lets the forwards under way finish.
-    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), MirrorError> {
-        while !*shutdown.borrow() {
+    /// The heartbeat task ends only by panicking: that is the flow's error too.
+    async fn run(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        heartbeats: &mut JoinSet<()>,
+    ) -> Result<(), MirrorError> {
+        let mut stopping = false;
+        while !stopping && !*shutdown.borrow() {
             self.refresh.start_if_due(&self.source, &self.cfg);
             self.start_fetches();
             self.health.start_probe_if_due(&self.source, &self.partitions);
@@ -200,8 +228,16 @@ impl Flow {
                 Some(done) = self.refresh.next() => Event::Refreshed(done),
                 Some(done) = self.health.next_probe() => Event::Probed(done),
                 Some(done) = self.starts.next() => Event::Started(done),
+                Some(ended) = heartbeats.join_next() => match ended {
+                    Err(e) => return Err(self.panicked("the heartbeat task", &e)),
+                    Ok(()) => Event::Tick,
+                },
                 _ = tokio::time::sleep(TICK) => Event::Tick,
-                _ = shutdown.changed() => Event::Tick,
+                // A sender gone is a stop too, or this branch would be ready forever.
+                changed = shutdown.changed() => {
+                    stopping = changed.is_err();
+                    Event::Tick
+                }
             };
             self.handle(event).await?;
             self.commit_due(false).await?;
@@ -227,8 +263,8 @@ impl Flow {
                 self.on_probed(probed);
                 Ok(())
             }
-            Event::Started(Ok((key, position))) => {
-                self.on_started(key, position);
+            Event::Started(Ok((partition, position))) => {
+                self.on_started(partition, position);
                 Ok(())
             }
             Event::Started(Err(e)) => Err(self.panicked("a partition's start lookup", &e)),
