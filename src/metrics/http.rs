@@ -80,6 +80,38 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
 
+    /// A scraper that asks and never reads holds its connection only until the write
+    /// deadline: the answer (made large here, so it cannot sit in the socket buffers)
+    /// is given up on, not waited on forever.
+    #[tokio::test]
+    async fn a_scraper_that_never_reads_is_let_go_at_the_write_deadline() {
+        let metrics = Metrics::default();
+        for partition in 0..40_000 {
+            let labels = crate::mirror::metrics::PartitionLabels {
+                flow: "big".into(),
+                topic: "a-topic-with-a-long-name-to-fill-the-answer".into(),
+                partition,
+            };
+            metrics.mirror.lag.get_or_create(&labels).set(1);
+        }
+        let endpoint = Endpoint::new(metrics, crate::metrics::Expected::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut client = socket.connect(listener.local_addr().unwrap()).await.unwrap();
+        client.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let started = std::time::Instant::now();
+        let answered = tokio::time::timeout(WRITE_DEADLINE * 3, answer(stream, &endpoint)).await;
+        assert!(answered.is_ok(), "the answer waited on a scraper that never reads");
+        assert!(
+            started.elapsed() >= WRITE_DEADLINE,
+            "the answer fit in the buffers: {:?}",
+            started.elapsed()
+        );
+        drop(client);
+    }
+
     #[test]
     fn routes_probes_and_refuses_the_rest() {
         let metrics = Metrics::default();

@@ -229,3 +229,32 @@ pub fn select(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::build::batch_of;
+
+    fn choose(records: Bytes) -> Result<Selection, WireError> {
+        select(records, 0, &[], Isolation::ReadCommitted, &mut Held::default(), 1 << 20)
+    }
+
+    /// A batch cut off after whole ones is fetched again next time; cut off as the first,
+    /// it would be fetched again forever, so it is refused.
+    #[test]
+    fn a_cut_off_batch_is_refused_only_when_it_is_the_first() {
+        let batch = batch_of(&[b"one", b"two"], 1_700_000_000_000).unwrap();
+        let whole = batch.as_bytes().clone();
+        let cut = whole.slice(..whole.len() - 5);
+        let refused = choose(cut.clone()).unwrap_err();
+        assert!(
+            refused.to_string().contains("runs past the end of the answer"),
+            "{refused}"
+        );
+        let mut both = whole.to_vec();
+        both.extend_from_slice(&cut);
+        let chosen = choose(Bytes::from(both)).unwrap();
+        assert_eq!(chosen.batches.len(), 1);
+        assert_eq!(chosen.next_offset, Some(batch.next_offset()));
+    }
+}
