@@ -10,6 +10,10 @@ use crate::harness::*;
 
 /// A proxy in front of `upstream`, listening on 127.0.0.1; returns it and its bootstrap.
 pub(crate) fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
+    proxy_with_env(upstream, extra, &[])
+}
+
+pub(crate) fn proxy_with_env(upstream: &str, extra: &[&str], env: &[(&str, &str)]) -> (Strait, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let base = free_port_base(4).to_string();
@@ -22,7 +26,7 @@ pub(crate) fn proxy(upstream: &str, extra: &[&str]) -> (Strait, String) {
         args.extend(["--port-base", &base]);
     }
     args.extend(extra);
-    let strait = Strait::start(&args);
+    let strait = Strait::start_with_env(&args, env);
     wait_for_port(&listen, Duration::from_secs(10));
     (strait, listen)
 }

@@ -436,24 +436,9 @@ fn describe_cluster_through_the_proxy_names_only_the_proxy() {
 #[test]
 fn a_panic_in_a_connection_restarts_the_proxy_and_it_serves_again() {
     let cluster = MockCluster::start(1);
-    let listen = format!("127.0.0.1:{}", free_port());
     let metrics = format!("127.0.0.1:{}", free_port());
-    let base = free_port_base(4).to_string();
-    let args = [
-        "proxy",
-        "--upstream",
-        &cluster.bootstrap,
-        "--listen",
-        &listen,
-        "--advertise",
-        "127.0.0.1",
-        "--port-base",
-        &base,
-        "--metrics",
-        &metrics,
-    ];
-    let strait = Strait::start_with_env(&args, &[("STRAIT_TEST_PANIC", "connection:2")]);
-    wait_for_port(&listen, Duration::from_secs(10));
+    let panic_at = [("STRAIT_TEST_PANIC", "connection:2")];
+    let (strait, listen) = crate::proxy::proxy_with_env(&cluster.bootstrap, &["--metrics", &metrics], &panic_at);
     drop(TcpStream::connect(&listen).unwrap());
     drop(TcpStream::connect(&listen).unwrap());
     assert!(strait.log_shows("a proxy task panicked"), "{}", strait.log_text());
@@ -479,8 +464,10 @@ fn a_panic_in_a_connection_restarts_the_proxy_and_it_serves_again() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
+    // The broker as the proxy advertises it, not as the cluster does.
+    let upstream = cluster.bootstrap.as_str();
     assert!(
-        listing.contains(&format!("127.0.0.1:{}", base.parse::<u16>().unwrap() + 1)),
+        listing.contains("127.0.0.1:") && !listing.contains(upstream),
         "{listing}"
     );
     let (status, _) = crate::metrics::get(&metrics, "/readyz");
