@@ -544,8 +544,12 @@ fn proxy_rewrite_fuzz_regressions_stay_fixed() {
         };
         if let Ok(Some(out)) = strait::wire::rewrite::answer(api, version, body, &mut advertise) {
             let len = out.keep + out.tail.len();
+            // An ApiVersions error answer that cannot be read is replaced by the proxy's
+            // own v0 one, offering ApiVersions alone: 12 bytes.
+            let grown = body.len() + rewritten * 19 + 5;
+            let ceiling = if api == 18 { grown.max(12) } else { grown };
             assert!(
-                out.keep <= body.len() && len <= body.len() + rewritten * 19 + 5,
+                out.keep <= body.len() && len <= ceiling,
                 "an answer grew beyond its rewritten addresses"
             );
             if rewritten == 0 && api != 18 {
