@@ -131,9 +131,13 @@ fn rewrite_tags(tags: &[u8], advertise: &mut Advertise<'_>) -> Result<Option<Vec
         put_uvarint(&mut out, data.len() as u32);
         out.extend_from_slice(data);
     }
-    // Bytes after the last field are cut (see `Walk::finish`): the answer is rewritten
-    // without them.
-    Ok((rewrote || r.remaining() > 0).then_some(out))
+    // Bytes after the last field are cut (see `Walk::finish`). With nothing rewritten
+    // the section goes as the broker wrote it, its varints as they were encoded.
+    Ok(match (rewrote, r.remaining() > 0) {
+        (true, _) => Some(out),
+        (false, true) => Some(tags[..r.position()].to_vec()),
+        (false, false) => None,
+    })
 }
 
 /// NodeEndpoints: node id, host, port, rack, tagged fields, per node; `None` if empty.
