@@ -653,32 +653,7 @@ fn a_request_above_the_offered_version_is_refused_so_no_address_can_leak() {
 /// An upstream that answers every frame with its correlation id and one byte 0xAB: the
 /// proxy's behaviour with api keys no broker here knows.
 fn echo_upstream() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                loop {
-                    let mut len = [0u8; 4];
-                    if stream.read_exact(&mut len).is_err() {
-                        return;
-                    }
-                    let mut frame = vec![0u8; i32::from_be_bytes(len) as usize];
-                    if stream.read_exact(&mut frame).is_err() {
-                        return;
-                    }
-                    let mut answer = vec![0, 0, 0, 5];
-                    answer.extend_from_slice(&frame[4..8]);
-                    answer.push(0xAB);
-                    if stream.write_all(&answer).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    crate::proxy_answers::broker_answering(vec![0xAB])
 }
 
 /// An api the proxy does not let through (one Kafka may define later, or ShareFetch,

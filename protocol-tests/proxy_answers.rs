@@ -12,7 +12,7 @@ const SECRET: &[u8] = b"upstream-secret.internal";
 
 /// A broker stand-in that answers every request with `body` behind the request's
 /// correlation id.
-fn broker_answering(body: Vec<u8>) -> String {
+pub(crate) fn broker_answering(body: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
