@@ -1,7 +1,9 @@
 //! The process's open-file limit. A proxy needs descriptors in proportion to its
 //! connections; a soft limit left at a distribution's default (often 1024) makes it
 //! refuse clients long before `max_connections`, so it is raised to the hard limit at
-//! start, and a `max_connections` that still cannot fit is said out loud.
+//! start. A `max_connections` that still cannot fit is lowered to what fits, and said
+//! out loud: clients beyond it are then refused at once, as at `max_connections`,
+//! rather than left waiting in the listen backlog once `accept` has no descriptor.
 
 /// Descriptors one proxied connection may take: its two sockets, and a pipe (two
 /// descriptors) for each direction once it splices a large frame.
@@ -48,20 +50,26 @@ pub fn connections_that_fit(limit: u64) -> u64 {
     limit.saturating_sub(OTHERS) / PER_CONNECTION
 }
 
-/// Warns when `max_connections` cannot fit in the open-file limit: the connections
-/// beyond what fits are then refused.
-pub fn check(proxy: &str, max_connections: usize, limit: Option<u64>) {
-    let Some(limit) = limit else { return };
-    let fit = connections_that_fit(limit);
-    if max_connections as u64 > fit {
+/// The connections the proxy holds at once: `max_connections`, or what fits in the
+/// open-file limit when that is fewer (at least one), with a warning.
+pub fn connection_cap(proxy: &str, max_connections: usize, limit: Option<u64>) -> usize {
+    let Some(limit) = limit else {
+        return max_connections;
+    };
+    let fit = usize::try_from(connections_that_fit(limit))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if max_connections > fit {
         tracing::warn!(
             proxy,
             max_connections,
             open_file_limit = limit,
-            fit,
-            "the open-file limit cannot hold max_connections connections ({PER_CONNECTION} descriptors each); clients beyond what fits are refused; raise the limit (LimitNOFILE=, ulimit -n) or lower max_connections"
+            serving_at_most = fit,
+            "the open-file limit cannot hold max_connections connections ({PER_CONNECTION} descriptors each); serving at most what fits and refusing the rest; raise the limit (LimitNOFILE=, ulimit -n) or lower max_connections"
         );
+        return fit;
     }
+    max_connections
 }
 
 #[cfg(test)]
@@ -72,6 +80,14 @@ mod tests {
     fn connections_fit_after_the_descriptors_kept_for_others() {
         assert_eq!(connections_that_fit(1024), (1024 - 64) / 6);
         assert_eq!(connections_that_fit(10), 0);
+    }
+
+    #[test]
+    fn max_connections_is_lowered_to_what_the_limit_holds() {
+        assert_eq!(connection_cap("p", 10_000, Some(128)), 10);
+        assert_eq!(connection_cap("p", 5, Some(128)), 5);
+        assert_eq!(connection_cap("p", 100, Some(10)), 1);
+        assert_eq!(connection_cap("p", 100, None), 100);
     }
 
     #[cfg(target_os = "linux")]

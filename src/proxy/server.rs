@@ -111,6 +111,9 @@ pub struct Proxy {
     cluster: Arc<Cluster>,
     pub(crate) counters: ProxyCounters,
     refusals: RefusalLog,
+    /// Connections served at once: `max_connections`, or fewer when the open-file limit
+    /// cannot hold that many.
+    cap: usize,
     /// Every task of this proxy (listeners, connections, the broker lookup): owned here,
     /// so the drain waits for them and a panic in one is seen.
     tasks: Mutex<JoinSet<()>>,
@@ -126,7 +129,8 @@ impl Proxy {
         metrics: ProxyMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), ProxyError> {
-        super::fd_limit::check(&settings.name, settings.max_connections, super::fd_limit::raise());
+        let limit = super::fd_limit::raise();
+        let cap = super::fd_limit::connection_cap(&settings.name, settings.max_connections, limit);
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| ProxyError::Bind {
@@ -143,7 +147,8 @@ impl Proxy {
         let stopping = watch::Sender::new(false);
         let proxy = Arc::new(Proxy {
             map: Mutex::new(BrokerMap::new(settings.port_base, settings.pinned_ports.clone())),
-            slots: Arc::new(Semaphore::new(settings.max_connections)),
+            slots: Arc::new(Semaphore::new(cap)),
+            cap,
             shutdown: stopping.subscribe(),
             cluster,
             counters: ProxyCounters::new(&settings.name, metrics.clone()),
@@ -184,7 +189,7 @@ impl Proxy {
 
     /// Connections open now.
     fn open_connections(&self) -> usize {
-        self.settings.max_connections - self.slots.available_permits()
+        self.cap - self.slots.available_permits()
     }
 
     /// Starts a task this proxy owns; tasks that ended are collected first, so the set
@@ -346,7 +351,7 @@ impl Proxy {
     /// Serves an accepted client, if a connection slot is free.
     fn serve(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr, target: Target) {
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            let why = format!("connection limit reached ({})", self.settings.max_connections);
+            let why = format!("connection limit reached ({})", self.cap);
             self.refuse(1, &why, Some(peer));
             return;
         };
