@@ -21,17 +21,23 @@ import tempfile
 import time
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 STRAIT = os.path.join(ROOT, "target/x86_64-unknown-linux-musl/release/strait")
+WORK = os.environ.get("E2E_WORK") or tempfile.mkdtemp(prefix="strait-e2e-")  # run.sh compiles the C programs here
+PEER_C = os.path.join(WORK, "peer_replicator_c")  # benches/e2e/peer_replicator.c
+RELAY = os.path.join(WORK, "delay_relay")  # benches/e2e/delay_relay.c
+RELAY_QUEUE_MIB = 64  # per direction of a connection: the relay's window (see delay_relay.c)
+PEER = "peer: librdkafka consume→produce"
+PEER_C_NAME = "peer-c: librdkafka consume→produce, C"
 PY = sys.executable
 TOPIC, MB = "bench", 1 << 20
 PARTS = 8  # set by main: 8, or more when the data would not fit the mock's retention
 MOCK_KEEPS = 4 * MB  # per partition; librdkafka's mock drops the oldest batches beyond 5 MB (hard-coded)
 RECORD = 1024  # bytes of key + value + headers per record (produce_data.RECORD_BYTES)
 CLK = os.sysconf("SC_CLK_TCK")
-WORK = tempfile.mkdtemp(prefix="strait-e2e-")
 LIVE = []  # every process this run started, ended on exit
 
 
@@ -89,11 +95,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, seconds=20):
+def wait_port(port, seconds=20, host="127.0.0.1"):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            socket.create_connection((host, port), 0.5).close()
             return
         except OSError:
             time.sleep(0.1)
@@ -101,28 +107,35 @@ def wait_port(port, seconds=20):
 
 
 class Mock:
-    """A fresh 3-broker mock cluster with TOPIC created with PARTS partitions."""
+    """A fresh 3-broker mock cluster with TOPIC created with `parts` partitions (PARTS by default)."""
 
-    def __init__(self, name, cpus=None):
-        self.p = spawn([PY, os.path.join(HERE, "mock.py"), "3", f"{TOPIC}:{PARTS}"], name, cpus, stdout=subprocess.PIPE)
+    def __init__(self, name, cpus=None, parts=None):
+        self.parts = parts or PARTS
+        self.p = spawn([PY, os.path.join(HERE, "mock.py"), "3", f"{TOPIC}:{self.parts}"], name, cpus, stdout=subprocess.PIPE)
         line = self.p.stdout.readline()
         if not line.startswith("BOOTSTRAP"):
             raise RuntimeError(f"mock cluster {name} did not start: {line!r}")
         self.bootstrap = line.split()[1]
         self.reader = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-watch",
                                 "enable.auto.commit": False, "enable.partition.eof": False})
+        self.admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2})  # quiet when the mock goes
+
+    def offsets(self, spec):
+        """Every partition's earliest or latest offset, in one ListOffsets request per broker."""
+        futures = self.admin.list_offsets({TopicPartition(TOPIC, p): spec for p in range(self.parts)}, request_timeout=10)
+        found = {tp.partition: f.result().offset for tp, f in futures.items()}
+        return [found[p] for p in range(self.parts)]
 
     def watermarks(self, low=False):
-        marks = [self.reader.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10, cached=False)
-                 for p in range(PARTS)]
-        return marks if low else [hi for _, hi in marks]
+        highs = self.offsets(OffsetSpec.latest())
+        return list(zip(self.offsets(OffsetSpec.earliest()), highs)) if low else highs
 
     def records_at(self, offsets):
         """The record at offsets[p] of every partition p: (offset, key, value, headers, timestamp)."""
         self.reader.assign([TopicPartition(TOPIC, p, o) for p, o in enumerate(offsets)])
-        found, end = {}, time.monotonic() + 30
+        found, end = {}, time.monotonic() + 30 + len(offsets) / 100
         while len(found) < len(offsets) and time.monotonic() < end:
-            for m in self.reader.consume(100, 0.5):
+            for m in self.reader.consume(1000, 0.5):
                 if not m.error() and m.partition() not in found:
                     found[m.partition()] = (m.offset(), m.key(), m.value(), m.headers(), m.timestamp())
         self.reader.unassign()
@@ -130,6 +143,7 @@ class Mock:
 
     def close(self):
         self.reader.close()
+        self.admin = None  # its connections end before the cluster does
         stop(self.p, None)
 
 
@@ -144,25 +158,38 @@ def run_json(cmd, what, cpus=None):
     return out
 
 
-def produce(bootstrap, count, codec, cpus=None):
+def produce(bootstrap, count, codec, cpus=None, parts=None):
     return run_json([PY, os.path.join(HERE, "produce_data.py"), "--bootstrap", bootstrap, "--count", str(count),
-                     "--compression", codec, "--partitions", str(PARTS)], "producer", cpus)
+                     "--compression", codec, "--partitions", str(parts or PARTS)], "producer", cpus)
 
 
-def replicate(case, name, count, command):
-    """One contender on fresh clusters; returns its row of measurements."""
-    src, dst = Mock(f"{case}-{name}-src"), Mock(f"{case}-{name}-dst")
-    row = {"case": case, "contender": name}
+def replicate(case, name, count, command, parts=None, delays=None, latency=None, label=None):
+    """One contender on fresh clusters; returns its row of measurements.
+
+    command(source, target, expect) is the contender's command line. With `delays` (source
+    and target round trip, ms) the contender reaches both clusters only through the delay
+    relay and a strait proxy (class Path). With `latency` (records per second, seconds) a
+    probe measures replication latency once the copy is complete; the contender is told to
+    expect its records too, and they are checked with the rest."""
+    label = label or f"{case}-{name}"
+    src, dst = Mock(f"{label}-src", parts=parts), Mock(f"{label}-dst", parts=parts)
+    row = {"case": case, "contender": name, "parts": src.parts, "delays": delays}
+    path = None
+    probe_n = int(latency[0] * latency[1]) if latency else 0
     try:
-        seed = produce(src.bootstrap, count, case)
+        seed = produce(src.bootstrap, count, case, parts=src.parts)
         marks = src.watermarks(low=True)
         want = [hi for _, hi in marks]
         row["seed_mbps"], row["seed_batch"] = seed["bytes"] / MB / seed["seconds"], seed.get("batch", {})
         if sum(want) != count or any(lo for lo, _ in marks):
             raise RuntimeError(f"the source lost records before the start (mock retention?): {marks}")
+        source, target = src.bootstrap, dst.bootstrap
+        if delays is not None:
+            path = Path(src, dst, delays, label)
+            source, target = path.source, path.target
         b0 = cpu_seconds(src.p.pid), cpu_seconds(dst.p.pid)
         t0 = time.monotonic()
-        proc = spawn(command(src.bootstrap, dst.bootstrap), f"{case}-{name}")
+        proc = spawn(command(source, target, count + probe_n), label)
         deadline, last, moved = t0 + 120 + 1.0 * count * RECORD / MB, 0, t0
         row["trace"] = trace = []  # (seconds, records on the target) at every poll
         while True:
@@ -175,29 +202,145 @@ def replicate(case, name, count, command):
                 break  # done, died, too slow, or no progress for 30 s
             time.sleep(0.2)
         row["seconds"] = time.monotonic() - t0
-        json.dump(trace, open(os.path.join(WORK, f"{case}-{name}.trace.json"), "w"))  # (s, records) per poll
+        json.dump(trace, open(os.path.join(WORK, f"{label}.trace.json"), "w"))  # (s, records) per poll
         if proc.poll() is None:
             row["cpu"], row["rss"] = cpu_seconds(proc.pid), peak_rss_mb(proc.pid)
         row["broker_cpu"] = (cpu_seconds(src.p.pid) - b0[0], cpu_seconds(dst.p.pid) - b0[1])
+        if probe_n and "cpu" in row and have == count:
+            row["latency"] = run_json([PY, os.path.join(HERE, "latency.py"), "--source", src.bootstrap, "--target",
+                                       dst.bootstrap, "--topic", TOPIC, "--partitions", str(src.parts), "--compression",
+                                       case, "--probe-rate", str(latency[0]), "--seconds", str(latency[1])], "latency probe")
+            want = src.watermarks()
+            if sum(want) != count + probe_n:
+                raise RuntimeError(f"the latency probe wrote {sum(want) - count} records, not {probe_n}")
+            end = time.monotonic() + 30
+            while sum(dst.watermarks()) < count + probe_n and time.monotonic() < end and proc.poll() is None:
+                time.sleep(0.2)
+            if proc.poll() is None:
+                row["rss"] = peak_rss_mb(proc.pid)  # the peak over the copy and the probe
         time.sleep(1.0)  # late duplicates would show up now
         got = dst.watermarks(low=True)
-        row["got"] = sum(hi for _, hi in got)
+        row["got"], expect = sum(hi for _, hi in got), sum(want)
         if "cpu" not in row:
             row["verdict"] = f"EXITED EARLY (status {proc.returncode})"
         elif [hi for _, hi in got] != want:
-            row["verdict"] = f"LOST ({row['got']} of {count})" if row["got"] < count else f"DUPLICATES ({row['got']} of {count})"
+            row["verdict"] = f"LOST ({row['got']} of {expect})" if row["got"] < expect else f"DUPLICATES ({row['got']} of {expect})"
         else:  # the first record the target still holds, and the last, of every partition
             firsts, lasts = [lo for lo, _ in got], [hi - 1 for hi in want]
-            same = all(len(a) == PARTS and a == dst.records_at(o) for o in (firsts, lasts) for a in [src.records_at(o)])
+            same = all(len(a) == src.parts and a == dst.records_at(o) for o in (firsts, lasts) for a in [src.records_at(o)])
             row["verdict"] = "ok" if same else "CONTENT DIFFERS (first/last record of a partition)"
         stop(proc, signal.SIGTERM if name.startswith("strait") else None)
         if row["verdict"] != "ok":
-            tail = open(os.path.join(WORK, f"{case}-{name}.log")).read()[-1500:]
-            log(f"{case}/{name}: {row['verdict']}; log tail:\n{tail}")
+            tail = open(os.path.join(WORK, f"{label}.log")).read()[-1500:]
+            log(f"{label}: {row['verdict']}; log tail:\n{tail}")
     finally:
+        if path:
+            path.close()
         src.close()
         dst.close()
     return row
+
+
+def idle(name, parts, command, warmup, window, label):
+    """CPU seconds per minute of one contender copying an idle topic of `parts` partitions, over
+    `window` seconds after `warmup` seconds of start-up, through the relay (no delay) and proxies."""
+    src, dst = Mock(f"{label}-src", parts=parts), Mock(f"{label}-dst", parts=parts)
+    row = {"contender": name, "parts": parts}
+    path = Path(src, dst, (0, 0), label)
+    try:
+        proc = spawn(command(path.source, path.target, 10 ** 12), label)
+        time.sleep(warmup)
+        if proc.poll() is None:
+            c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(window)
+        if proc.poll() is None:
+            c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            row.update(startup_cpu=c0, cpu_per_min=(c1 - c0) * 60 / (t1 - t0), window=t1 - t0, rss=peak_rss_mb(proc.pid))
+            copied = sum(dst.watermarks())
+            row["verdict"] = "ok" if copied == 0 else f"WROTE {copied} RECORDS TO AN IDLE TOPIC"
+        else:
+            row["verdict"] = f"EXITED EARLY (status {proc.returncode})"
+            log(f"{label}: {row['verdict']}; log tail:\n" + open(os.path.join(WORK, f"{label}.log")).read()[-1500:])
+        stop(proc, signal.SIGTERM if name.startswith("strait") else None)
+    finally:
+        path.close()
+        src.close()
+        dst.close()
+    return row
+
+
+class Path:
+    """The one way every contender of a distance or scale row reaches both clusters:
+    contender → delay relay on 127.0.0.1 → strait proxy on 127.0.0.2 → the mock's brokers.
+
+    librdkafka cannot map advertised addresses, so the brokers must advertise the relay.
+    Each proxy listens on 127.0.0.2 (bootstrap on port L, broker N on L + N: its broker
+    listeners bind the --listen host) and advertises 127.0.0.1, so every broker address a
+    client learns is 127.0.0.1:L+N, where the relay listens and forwards to 127.0.0.2:L+N
+    after the cluster's one-way delay. Linux routes all of 127.0.0.0/8 to loopback."""
+
+    def __init__(self, src, dst, delays, label):
+        cmd, self.procs, addrs, taken = [RELAY], [], [], set()
+        try:
+            for mock, rtt, side in ((src, delays[0], "source"), (dst, delays[1], "target")):
+                ports = pick_ports(1 + len(mock.bootstrap.split(",")), taken)
+                proxy = spawn([STRAIT, "proxy", "--upstream", mock.bootstrap, "--listen", f"127.0.0.2:{ports[0]}",
+                               "--advertise", "127.0.0.1", "--port-base", str(ports[0]), "--name", side],
+                              f"{label}-proxy-{side}")
+                self.procs.append(proxy)
+                wait_port(ports[0], host="127.0.0.2")
+                cmd += ["--delay-ms", str(rtt / 2), "--max-queue-mib", str(RELAY_QUEUE_MIB)]
+                cmd += [arg for port in ports for arg in ("--map", f"127.0.0.1:{port}=127.0.0.2:{port}")]
+                addrs.append(f"127.0.0.1:{ports[0]}")
+            relay = spawn(cmd, f"{label}-relay", stdout=subprocess.PIPE)
+            self.procs.insert(0, relay)  # stopped first, so the proxies see their clients go
+            if relay.stdout.readline().strip() != "READY":
+                raise RuntimeError(f"the delay relay did not start: see {label}-relay.log")
+        except BaseException:
+            self.close()
+            raise
+        self.source, self.target = addrs
+
+    def close(self):
+        for p in self.procs:
+            stop(p)
+
+
+def pick_ports(n, taken):
+    """n consecutive ports free on both 127.0.0.1 and 127.0.0.2 and not in `taken`."""
+    while True:
+        base = random.randrange(20000, 60000)
+        ports = list(range(base, base + n))
+        if not taken.intersection(ports) and all(port_free(p, h) for p in ports for h in ("127.0.0.1", "127.0.0.2")):
+            taken.update(ports)
+            return ports
+
+
+def strait_run(source, target, label, max_in_flight):
+    """strait run with a config file: the flow of `strait mirror`, plus a max_in_flight_bytes."""
+    path = os.path.join(WORK, f"{label}.toml")
+    with open(path, "w") as f:
+        f.write(f"""[clusters.source]
+bootstrap = ["{source}"]
+
+[clusters.target]
+bootstrap = ["{target}"]
+
+[[mirror]]
+name = "b1"
+source = "source"
+target = "target"
+topics = ["{TOPIC}"]
+compression = "keep"
+max_in_flight_bytes = {max_in_flight}
+""")
+    return [STRAIT, "run", "--config", path]
+
+
+def peer_command(kind, source, target, expect, codec):
+    """The consume→produce peer: peer_replicator.py on confluent-kafka, or peer_replicator.c."""
+    cmd = [PY, os.path.join(HERE, "peer_replicator.py")] if kind == "peer-py" else [PEER_C]
+    return cmd + ["--source", source, "--target", target, "--expect", str(expect), "--compression", codec]
 
 
 def stored_ratio(codec):
@@ -401,10 +544,10 @@ def latency_lines(d, p):
     return lines
 
 
-def port_free(port):
+def port_free(port, host="127.0.0.1"):
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
             return True
         except OSError:
             return False
@@ -617,7 +760,7 @@ def batch_text(rows):
 
 
 def short(name):
-    return (name.replace("strait mirror, keep codec", "strait\nkeep").replace("strait mirror, recompress to ", "strait\n→")
+    return (name.replace(PEER_C_NAME, "peer C\nlibrdkafka").replace("strait mirror, keep codec", "strait\nkeep").replace("strait mirror, recompress to ", "strait\n→")
             .replace("peer: librdkafka consume→produce", "peer\nlibrdkafka"))
 
 
@@ -646,6 +789,163 @@ def librdkafka():
     return confluent_kafka.libversion()[0]
 
 
+DIM_CONTENDERS = {  # --dim-contenders: name in the tables, command(source, target, expect, label, args)
+    "strait": ("strait mirror, keep codec", lambda s, t, n, label, a: strait_run(s, t, label, a.max_in_flight_mb * MB)),
+    "peer-c": (PEER_C_NAME, lambda s, t, n, label, a: peer_command("peer-c", s, t, n, a.dim_codec)),
+    "peer-py": (PEER, lambda s, t, n, label, a: peer_command("peer-py", s, t, n, a.dim_codec)),
+}
+
+
+def dim_settings(args):
+    """The rows to run: (source RTT ms, target RTT ms, partitions), each once."""
+    fit = partitions_for(args.dim_size_mb, args.ratios[args.dim_codec])
+    rtt_parts = max(args.rtt_partitions, fit)
+    out = [(rtt, 0, rtt_parts) for rtt in args.rtts] + [(0, rtt, rtt_parts) for rtt in args.target_rtts]
+    out += [(0, 0, n) for n in args.partition_counts]
+    for _, _, n in out:
+        if n < fit:
+            raise SystemExit(f"e2e: {args.dim_size_mb} MiB do not fit {n} partitions of the mock (it keeps ~4 MB each); "
+                             f"give --dim-size-mb a smaller size or use {fit} partitions or more")
+    return list(dict.fromkeys(out))
+
+
+def distance_and_scale(args):
+    rows, idle_rows = [], []
+    count = args.dim_size_mb * MB // RECORD
+    latency = (args.latency_rate, args.latency_seconds) if args.latency_seconds > 0 else None
+    for src_rtt, dst_rtt, parts in dim_settings(args):
+        for key in args.dim_contenders:
+            name, command = DIM_CONTENDERS[key]
+            label = f"dim-s{src_rtt}-t{dst_rtt}-p{parts}-{key}"
+            log(f"{label}: {args.dim_size_mb} MiB, source RTT {src_rtt} ms, target RTT {dst_rtt} ms, {parts} partitions ...")
+            r = replicate(args.dim_codec, name, count, lambda s, t, n, l=label: command(s, t, n, l, args),
+                          parts=parts, delays=(src_rtt, dst_rtt), latency=latency, label=label)
+            r["key"] = key
+            rows.append(r)
+            lat = r.get("latency") or {}
+            log(f"{label}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s, {args.dim_size_mb / r.get('seconds', 1):.1f} MB/s, "
+                f"CPU {r.get('cpu')} s, RSS {r.get('rss')} MB, latency p50 {lat.get('p50_ms')} p99 {lat.get('p99_ms')} ms")
+    if args.idle_partitions:
+        for key in ("strait", "peer-c"):
+            name, command = DIM_CONTENDERS[key]
+            label = f"idle-p{args.idle_partitions}-{key}"
+            log(f"{label}: {args.idle_partitions} idle partitions, {args.idle_warmup:.0f} s start-up, "
+                f"{args.idle_seconds:.0f} s measured ...")
+            r = idle(name, args.idle_partitions, lambda s, t, n, l=label: command(s, t, n, l, args),
+                     args.idle_warmup, args.idle_seconds, label)
+            r["key"] = key
+            idle_rows.append(r)
+            log(f"{label}: {r.get('verdict')}, {fmt(r.get('cpu_per_min'), '.2f')} CPU s per minute, RSS {r.get('rss')} MB")
+    return rows, idle_rows
+
+
+def dims_report(args, rows, idle_rows):
+    if not rows and not idle_rows:
+        return ""
+    mb = args.dim_size_mb
+    lines = ["", "## Distance and scale", "",
+             f"{mb} MiB of {args.dim_codec} records per row and contender, on fresh mock clusters. Every contender "
+             "reaches both clusters only through the same path: delay relay (benches/e2e/delay_relay.c, half the "
+             "round trip each way) → strait proxy → mock brokers; at RTT 0 the relay runs with no delay. "
+             f"strait runs `strait run` with max_in_flight_bytes = {args.max_in_flight_mb} MiB. Latency: a probe "
+             f"writes {args.latency_rate:.0f} records/s for {args.latency_seconds:.0f} s to the source (directly) once the "
+             "copy is complete and reads them from the target (directly): send-to-receive time, which includes "
+             "the probe's own produce and fetch (≤ 20 ms wait at the broker).", "",
+             "| source RTT ms | target RTT ms | partitions | contender | MB/s | seconds | CPU s | CPU s / GB | peak RSS MB | "
+             "latency p50 ms | latency p99 ms | correct |",
+             "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        src_rtt, dst_rtt = r["delays"]
+        head = f"| {src_rtt} | {dst_rtt} | {r['parts']} | {r['contender']} |"
+        if r.get("verdict") == "ok":
+            lat = r.get("latency") or {}
+            lat_text = (f"{lat['p50_ms']:.0f} | {lat['p99_ms']:.0f}" if "p50_ms" in lat and lat["received"] == lat["sent"]
+                        else f"— | — ({lat.get('received')} of {lat.get('sent')} probe records in time)" if lat else "— | —")
+            lines.append(f"{head} {mb / r['seconds']:.1f} | {r['seconds']:.2f} | {r['cpu']:.2f} | {r['cpu'] / (mb / 1024):.2f} | "
+                         f"{r['rss']:.1f} | {lat_text} | ok ({r['got']} records) |")
+        else:
+            lines.append(f"{head} — | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
+    if idle_rows:
+        lines += ["", f"Idle: {args.idle_partitions} partitions with no traffic, same path at no delay; CPU over "
+                  f"{args.idle_seconds:.0f} s after {args.idle_warmup:.0f} s of start-up.", "",
+                  "| partitions | contender | CPU s per minute, idle | CPU s in the start-up | peak RSS MB | verdict |",
+                  "|---:|---|---:|---:|---:|---|"]
+        for r in idle_rows:
+            lines.append(f"| {r['parts']} | {r['contender']} | {fmt(r.get('cpu_per_min'), '.3f')} | "
+                         f"{fmt(r.get('startup_cpu'), '.2f')} | {fmt(r.get('rss'))} | {r['verdict']} |")
+    ok = {(r["delays"], r["parts"], r["key"]): r for r in rows if r.get("verdict") == "ok"}
+    mbps = lambda r: mb / r["seconds"]
+    ratios = []
+    rtt_parts = next((r["parts"] for r in rows if r["delays"] != (0, 0)), None) or (rows[0]["parts"] if rows else None)
+
+    def ratio(text, a, b, value, unit="×"):
+        ratios.append(f"| {text} | " + (f"{value(a) / value(b):.2f}{unit} ({value(a):.2f} vs {value(b):.2f}) |"
+                                        if a and b else "no result for one side |"))
+
+    if args.rtts and rtt_parts:
+        top = max(args.rtts)
+        base = ok.get(((0, 0), rtt_parts, "strait"))
+        if top and 0 in args.rtts:
+            ratio(f"strait throughput, source RTT {top} ms / 0 ms (MB/s)", ok.get(((top, 0), rtt_parts, "strait")), base, mbps)
+        for key in ("peer-c", "peer-py"):
+            if key in args.dim_contenders and top:
+                ratio(f"throughput at source RTT {top} ms, strait / {key} (MB/s)", ok.get(((top, 0), rtt_parts, "strait")),
+                      ok.get(((top, 0), rtt_parts, key)), mbps)
+    for top in args.target_rtts:
+        for key in ("peer-c", "peer-py"):
+            if key in args.dim_contenders:
+                ratio(f"throughput at target RTT {top} ms, strait / {key} (MB/s)", ok.get(((0, top), rtt_parts, "strait")),
+                      ok.get(((0, top), rtt_parts, key)), mbps)
+    if args.partition_counts:
+        top = max(args.partition_counts)
+        ratio(f"CPU s per GB at {top} partitions, strait / peer-c", ok.get(((0, 0), top, "strait")),
+              ok.get(((0, 0), top, "peer-c")), lambda r: r["cpu"] / (mb / 1024))
+    if idle_rows:
+        by = {r["key"]: r for r in idle_rows if r.get("verdict") == "ok"}
+        ratio(f"idle CPU s per minute at {args.idle_partitions} partitions, strait / peer-c", by.get("strait"),
+              by.get("peer-c"), lambda r: r["cpu_per_min"])
+    strait_rows = [r for r in rows if r["key"] == "strait" and r.get("rss")]
+    if strait_rows:
+        top = max(strait_rows, key=lambda r: r["rss"])
+        ratios.append(f"| strait peak RSS / its max_in_flight_bytes ({args.max_in_flight_mb} MiB), highest row "
+                      f"(RTT {top['delays'][0]}/{top['delays'][1]} ms, {top['parts']} partitions) | "
+                      f"{top['rss'] / args.max_in_flight_mb:.2f}× ({top['rss']:.1f} MB) |")
+    if ratios:
+        lines += ["", "Ratios (one run):", "", "| ratio | measured |", "|---|---|"] + ratios
+    return "\n".join(lines) + "\n"
+
+
+def plot_dims(path, args, rows):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colors = {"strait": "tab:green", "peer-c": "tab:blue", "peer-py": "tab:gray"}
+    for key in args.dim_contenders:
+        good = lambda r: r.get("verdict") == "ok" and r["key"] == key
+        pts = sorted((r["delays"][0], args.dim_size_mb / r["seconds"]) for r in rows if good(r) and r["delays"][1] == 0
+                     and r["delays"][0] in args.rtts and r["parts"] == next((x["parts"] for x in rows if x["delays"] != (0, 0)), r["parts"]))
+        if pts:
+            axes[0].plot(*zip(*pts), marker="o", color=colors[key], label=DIM_CONTENDERS[key][0])
+        pts = sorted((r["parts"], r["cpu"] / (args.dim_size_mb / 1024)) for r in rows
+                     if good(r) and r["delays"] == (0, 0) and r["parts"] in args.partition_counts)
+        if pts:
+            axes[1].plot(*zip(*pts), marker="o", color=colors[key], label=DIM_CONTENDERS[key][0])
+    axes[0].set_xlabel("source round trip, ms (target at 0)")
+    axes[0].set_ylabel("MB/s")
+    axes[0].set_title(f"Throughput at distance, {args.dim_size_mb} MiB")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("partitions (no delay)")
+    axes[1].set_ylabel("replicator CPU s per GB (log)")
+    axes[1].set_title("CPU per GB at scale")
+    for a in axes:
+        a.legend(fontsize=8)
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main():
     global started_load
     ap = argparse.ArgumentParser(description=__doc__)
@@ -665,10 +965,31 @@ def main():
                          "shared: every process on every core")
     ap.add_argument("--partitions", type=int, default=0, help="0: 8, or more if the mock could not hold the data")
     ap.add_argument("--out", default=os.path.join(ROOT, "results"))
+    dims = ap.add_argument_group("distance and scale: every contender reaches both clusters through the delay relay "
+                                 "and a strait proxy (off unless one of the first four is given)")
+    dims.add_argument("--rtts", default="", help="source round trips in ms, target at 0, e.g. 0,50,150")
+    dims.add_argument("--target-rtts", default="", help="target round trips in ms, source at 0, e.g. 150")
+    dims.add_argument("--partition-counts", default="", help="partition counts with traffic at no delay, e.g. 64,512,2048")
+    dims.add_argument("--idle-partitions", type=int, default=0, help="partitions of an idle topic: CPU per minute of "
+                      "strait and the C peer with no traffic, e.g. 8192; 0: off")
+    dims.add_argument("--idle-seconds", type=float, default=60, help="the idle measurement's window")
+    dims.add_argument("--idle-warmup", type=float, default=30, help="seconds of start-up before the idle window opens")
+    dims.add_argument("--dim-size-mb", type=int, default=128, help="MiB copied by each contender in each row")
+    dims.add_argument("--rtt-partitions", type=int, default=64, help="partitions in the round-trip rows")
+    dims.add_argument("--dim-contenders", default="strait,peer-c,peer-py", help="of strait, peer-c, peer-py")
+    dims.add_argument("--dim-codec", default="lz4", choices=("lz4", "zstd"), help="the source's codec in these rows")
+    dims.add_argument("--latency-rate", type=float, default=200, help="latency probe: records per second")
+    dims.add_argument("--latency-seconds", type=float, default=10, help="latency probe: seconds of sending; 0: no probe")
+    dims.add_argument("--max-in-flight-mb", type=int, default=64, help="strait's max_in_flight_bytes in these rows, MiB")
     args = ap.parse_args()
-    args.cases = args.cases.split(",")
+    args.cases = [c for c in args.cases.split(",") if c and c != "none"]
     if not set(args.cases) <= {"lz4", "zstd"}:
-        ap.error("--cases takes lz4 and/or zstd")
+        ap.error("--cases takes lz4 and/or zstd, or none")
+    ints = lambda text: [int(x) for x in text.split(",") if x.strip()]
+    args.rtts, args.target_rtts, args.partition_counts = ints(args.rtts), ints(args.target_rtts), ints(args.partition_counts)
+    args.dim_contenders = [c for c in args.dim_contenders.split(",") if c]
+    if not set(args.dim_contenders) <= set(DIM_CONTENDERS):
+        ap.error(f"--dim-contenders takes {', '.join(DIM_CONTENDERS)}")
     global PARTS
     args.ratios = {c: stored_ratio(c) for c in ("lz4", "zstd")}
     PARTS = args.partitions or partitions_for(max(args.size_mb, args.proxy_mb), max(args.ratios[c] for c in args.cases + ["lz4"]))
@@ -683,11 +1004,11 @@ def main():
     rows, codecs = [], {}
     for case in args.cases:
         contenders = [
-            ("strait mirror, keep codec", lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC, "--name", "b1"]),
-            (recompress_name(case), lambda s, t: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC,
-                                                  "--name", "b1", "--compression", recompress_to(case)]),
-            ("peer: librdkafka consume→produce", lambda s, t, c=case: [PY, os.path.join(HERE, "peer_replicator.py"), "--source", s,
-                                                                       "--target", t, "--expect", str(count), "--compression", c]),
+            ("strait mirror, keep codec", lambda s, t, n: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC, "--name", "b1"]),
+            (recompress_name(case), lambda s, t, n: [STRAIT, "mirror", "--source", s, "--target", t, "--topics", TOPIC,
+                                                     "--name", "b1", "--compression", recompress_to(case)]),
+            (PEER, lambda s, t, n, c=case: peer_command("peer-py", s, t, n, c)),
+            (PEER_C_NAME, lambda s, t, n, c=case: peer_command("peer-c", s, t, n, c)),
         ]
         for name, command in contenders:
             log(f"{case}: {name} ...")
@@ -701,6 +1022,7 @@ def main():
                 per_batch = round(r.get("seed_batch", {}).get("batchcnt", 0)) or 128
                 codecs[case] = codec_speed(case, recompress_to(case), min(count, 65536), per_batch)
                 log(f"codec {case}→{recompress_to(case)} single thread, {per_batch}-record chunks: {codecs[case]:.0f} MB/s")
+    dim_rows, idle_rows = distance_and_scale(args)
     proxy_rows = None
     if args.proxy_mb > 0:
         pcount = args.proxy_mb * MB // RECORD
@@ -714,11 +1036,14 @@ def main():
     wall = time.monotonic() - t_start
     stamp = f"e2e-{started:%Y-%m-%d-%H%M}"
     md = os.path.join(args.out, stamp + ".md")
-    open(md, "w").write(report(args, ceiling, rows, codecs, proxy_rows, started, wall))
-    plot(os.path.join(args.out, stamp + ".png"), args, ceiling, rows, proxy_rows)
-    log(f"wrote {md} and {stamp}.png")
+    open(md, "w").write(report(args, ceiling, rows, codecs, proxy_rows, started, wall) + dims_report(args, dim_rows, idle_rows))
+    if rows or proxy_rows:
+        plot(os.path.join(args.out, stamp + ".png"), args, ceiling, rows, proxy_rows)
+    if dim_rows:
+        plot_dims(os.path.join(args.out, stamp + "-distance.png"), args, dim_rows)
+    log(f"wrote {md} and its plots")
     print(open(md).read())
-    return 0 if all(r.get("verdict") == "ok" for r in rows) else 1
+    return 0 if all(r.get("verdict") == "ok" for r in rows + dim_rows + idle_rows) else 1
 
 
 if __name__ == "__main__":
