@@ -41,7 +41,7 @@ STRAIT_IMAGE=strait:test cargo test --quiet --test protocol container:: -- --ign
 stop_dockerd
 
 step "end-to-end benchmark, short (every replicator's copy checked, the proxy's reads counted)"
-benches/e2e/run.sh --size-mb 16 --proxy-mb 16 --proxy-rounds 1 --out "$(mktemp -d)"
+benches/e2e/run.sh --size-mb 16 --proxy-mb 16 --proxy-rounds 1 --rtts 50 --dim-size-mb 8 --latency-seconds 2 --out "$(mktemp -d)"
 
 if [ -x fuzz/run.sh ]; then
   step "fuzzing"

@@ -206,6 +206,8 @@ def replicate(case, name, count, command, parts=None, delays=None, latency=None,
         if proc.poll() is None:
             row["cpu"], row["rss"] = cpu_seconds(proc.pid), peak_rss_mb(proc.pid)
         row["broker_cpu"] = (cpu_seconds(src.p.pid) - b0[0], cpu_seconds(dst.p.pid) - b0[1])
+        if path:  # the relay's and the two proxies' CPU over the copy (they started just before it)
+            row["path_cpu"] = [cpu_seconds(p.pid) for p in path.procs]
         if probe_n and "cpu" in row and have == count:
             row["latency"] = run_json([PY, os.path.join(HERE, "latency.py"), "--source", src.bootstrap, "--target",
                                        dst.bootstrap, "--topic", TOPIC, "--partitions", str(src.parts), "--compression",
@@ -402,6 +404,30 @@ def iperf():
     # pays once for every byte it carries.
     cores = (end["cpu_utilization_percent"]["host_total"] + end["cpu_utilization_percent"]["remote_total"]) / 100
     return {"mbps": mbps, "cpu_per_gb": cores / (mbps / 1024)}
+
+
+def relay_ceiling(rtt, seconds=5):
+    """iperf3 through the delay relay (one stream, 5 s, at this round trip): what the relay alone
+    carries, and its CPU s per GB, so the rows' path can be told apart from the contenders."""
+    port = pick_ports(1, set())[0]
+    srv = spawn(["iperf3", "-s", "-1", "-B", "127.0.0.2", "-p", str(port)], "iperf3-relay-server")
+    relay = spawn([RELAY, "--delay-ms", str(rtt / 2), "--max-queue-mib", str(RELAY_QUEUE_MIB),
+                   "--map", f"127.0.0.1:{port}=127.0.0.2:{port}"], f"relay-ceiling-{rtt}", stdout=subprocess.PIPE)
+    try:
+        relay.stdout.readline()
+        for _ in range(50):  # no probe connection: the one-off server would take it for the test
+            time.sleep(0.2)
+            c0 = cpu_seconds(relay.pid)
+            r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds), "-J"], capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+        cpu = cpu_seconds(relay.pid) - c0
+        end = json.loads(r.stdout)["end"]
+        moved = end["sum_received"]["bytes"]
+        return {"rtt": rtt, "mbps": end["sum_received"]["bits_per_second"] / 8 / MB, "cpu_per_gb": cpu / (moved / MB / 1024)}
+    finally:
+        stop(relay)
+        stop(srv, None)
 
 
 def proxy_cpus(layout):
@@ -811,6 +837,12 @@ def dim_settings(args):
 
 def distance_and_scale(args):
     rows, idle_rows = [], []
+    args.relay_ceilings = []
+    if args.rtts or args.target_rtts or args.partition_counts:
+        for rtt in sorted({0, *args.rtts, *args.target_rtts}):
+            args.relay_ceilings.append(relay_ceiling(rtt))
+            c = args.relay_ceilings[-1]
+            log(f"iperf3 through the delay relay at RTT {rtt} ms: {c['mbps']:.0f} MB/s, relay {c['cpu_per_gb']:.2f} CPU s per GB")
     count = args.dim_size_mb * MB // RECORD
     latency = (args.latency_rate, args.latency_seconds) if args.latency_seconds > 0 else None
     for src_rtt, dst_rtt, parts in dim_settings(args):
@@ -850,7 +882,11 @@ def dims_report(args, rows, idle_rows):
              f"strait runs `strait run` with max_in_flight_bytes = {args.max_in_flight_mb} MiB. Latency: a probe "
              f"writes {args.latency_rate:.0f} records/s for {args.latency_seconds:.0f} s to the source (directly) once the "
              "copy is complete and reads them from the target (directly): send-to-receive time, which includes "
-             "the probe's own produce and fetch (≤ 20 ms wait at the broker).", "",
+             "the probe's own produce and fetch (≤ 20 ms wait at the broker). The mock holds a Fetch that finds no data "
+             "for its whole max wait and does not answer early when data arrives (a comment in librdkafka's "
+             "rdkafka_mock_handlers.c says so), so on these clusters a replicator's latency is mostly its own fetch "
+             "wait: librdkafka's fetch.wait.max.ms is 500 ms by default (both peers keep it), strait's "
+             "fetch_max_wait_ms also 500 ms when idle.", "",
              "| source RTT ms | target RTT ms | partitions | contender | MB/s | seconds | CPU s | CPU s / GB | peak RSS MB | "
              "latency p50 ms | latency p99 ms | correct |",
              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -865,6 +901,22 @@ def dims_report(args, rows, idle_rows):
                          f"{r['rss']:.1f} | {lat_text} | ok ({r['got']} records) |")
         else:
             lines.append(f"{head} — | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
+    if args.relay_ceilings:
+        lines += ["", "The relay's own ceiling in this run, iperf3 through it (one stream, 5 s): " + "; ".join(
+            f"RTT {c['rtt']} ms: {c['mbps']:.0f} MB/s, relay {c['cpu_per_gb']:.2f} CPU s per GB" for c in args.relay_ceilings)
+            + f". Its queue holds at most {RELAY_QUEUE_MIB} MiB per direction of a connection, which caps one "
+            "connection at that much per one-way delay."]
+    lines += ["", "Where the CPU went during each copy (CPU s, from /proc; the relay and proxies from their start, "
+              "a moment before the copy's):", "",
+              "| source RTT ms | target RTT ms | partitions | contender | seeding MB/s | replicator | source mock | "
+              "target mock | delay relay | proxy (source) | proxy (target) |",
+              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "broker_cpu" in r:
+            relay, psrc, pdst = r.get("path_cpu") or (None, None, None)
+            lines.append(f"| {r['delays'][0]} | {r['delays'][1]} | {r['parts']} | {r['contender']} | {r['seed_mbps']:.1f} | "
+                         f"{fmt(r.get('cpu'), '.2f')} | {r['broker_cpu'][0]:.2f} | {r['broker_cpu'][1]:.2f} | "
+                         f"{fmt(relay, '.2f')} | {fmt(psrc, '.2f')} | {fmt(pdst, '.2f')} |")
     if idle_rows:
         lines += ["", f"Idle: {args.idle_partitions} partitions with no traffic, same path at no delay; CPU over "
                   f"{args.idle_seconds:.0f} s after {args.idle_warmup:.0f} s of start-up.", "",

@@ -12,11 +12,14 @@
  * a reader that reads up to 256 KiB at a time, stamps the chunk with the time it is due
  * (arrival + delay, +/- a uniform jitter of at most J ms, never before the chunk ahead of
  * it, so bytes stay in order) and queues it, and a writer that sleeps until the head of
- * the queue is due and writes it. With --rate-mbps a direction also writes no faster
+ * the queue is due and writes it, with every other chunk due by then, in one writev.
+ * A large read stays in the buffer it was read into; a small one (a request, say) is
+ * copied into one of its own size. With --rate-mbps a direction also writes no faster
  * than R MiB/s (each chunk is due no sooner than the previous one's length at R after it).
  *
  * Bound: a reader stops reading while its direction holds N MiB (default 64) not yet
- * written, so the relay holds at most 2 x N MiB per connection. That is a window: one
+ * written, counting the buffers' allocated size, so the relay holds at most 2 x N MiB
+ * (plus a 256 KiB read buffer per direction) per connection. That is a window: one
  * connection carries at most N MiB per one-way delay each way (64 MiB / 75 ms, about
  * 850 MiB/s), far above what a mock cluster serves; the sockets' own buffers come on top.
  */
@@ -34,10 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK (256 * 1024)
+#define CHUNK (256 * 1024) /* the most one read takes */
+#define IOV 64               /* the most chunks one write sends */
 
 struct settings {
     int64_t delay_ns, jitter_ns;
@@ -54,7 +59,8 @@ struct route {
 struct chunk {
     struct chunk *next;
     int64_t due;
-    size_t len; /* 0: the reader saw the end of the stream */
+    size_t len;  /* 0: the reader saw the end of the stream */
+    size_t size; /* allocated for data, what counts against the queue's bound */
     char data[];
 };
 
@@ -139,15 +145,25 @@ static void enqueue(struct direction *d, struct chunk *k) {
     else
         d->head = k;
     d->tail = k;
-    d->queued += k->len;
+    d->queued += k->size;
     pthread_cond_signal(&d->filled);
     pthread_mutex_unlock(&d->lock);
+}
+
+static struct chunk *new_chunk(size_t size) {
+    struct chunk *k = malloc(sizeof *k + size);
+    if (!k) {
+        perror("relay: malloc");
+        exit(1);
+    }
+    k->size = size;
+    return k;
 }
 
 static void *reader(void *arg) {
     struct direction *d = arg;
     struct conn *c = d->conn;
-    char *buf = malloc(CHUNK);
+    struct chunk *big = new_chunk(CHUNK);
     for (;;) {
         pthread_mutex_lock(&d->lock);
         while (d->queued >= c->s.max_queue && !atomic_load(&c->dead))
@@ -155,21 +171,27 @@ static void *reader(void *arg) {
         pthread_mutex_unlock(&d->lock);
         if (atomic_load(&c->dead))
             break;
-        ssize_t n = read(d->in, buf, CHUNK);
+        ssize_t n = read(d->in, big->data, CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             kill_conn(c);
             break;
         }
-        struct chunk *k = malloc(sizeof *k + (size_t)n);
+        struct chunk *k;
+        if ((size_t)n >= CHUNK / 8) { /* a large read is queued in the buffer it came in */
+            k = big;
+            big = new_chunk(CHUNK);
+        } else { /* a small one is copied out, so a request does not hold 256 KiB while it waits */
+            k = new_chunk((size_t)n);
+            memcpy(k->data, big->data, (size_t)n);
+        }
         k->len = (size_t)n;
-        memcpy(k->data, buf, (size_t)n);
         enqueue(d, k);
         if (n == 0)
             break; /* the end of the stream, passed on when due */
     }
-    free(buf);
+    free(big);
     release(c);
     return NULL;
 }
@@ -178,46 +200,73 @@ static void *writer(void *arg) {
     struct direction *d = arg;
     struct conn *c = d->conn;
     int64_t free_at = 0; /* --rate-mbps: when the previous chunk's length has passed */
+    struct chunk *due[IOV];
+    struct iovec iov[IOV];
     for (;;) {
         pthread_mutex_lock(&d->lock);
         while (!d->head && !atomic_load(&c->dead))
             pthread_cond_wait(&d->filled, &d->lock);
         struct chunk *k = atomic_load(&c->dead) ? NULL : d->head;
-        if (k) {
-            d->head = k->next;
-            if (!d->head)
-                d->tail = NULL;
-        }
         pthread_mutex_unlock(&d->lock);
         if (!k)
             break;
         int64_t at = k->due > free_at ? k->due : free_at;
         if (at > now_ns())
             sleep_until(at);
-        if (c->s.rate > 0)
-            free_at = (at > now_ns() ? at : now_ns()) + (int64_t)(1e9 * (double)k->len / c->s.rate);
-        if (k->len == 0) {
-            shutdown(d->out, SHUT_WR);
-            free(k);
-            break;
+        /* Every chunk due by now goes out in one write (the reader only appends behind the head). */
+        int n = 0, end = 0;
+        size_t bytes = 0;
+        int64_t now = now_ns();
+        pthread_mutex_lock(&d->lock);
+        while (d->head && n < IOV && (n == 0 || (d->head->due <= now && c->s.rate <= 0))) {
+            struct chunk *h = d->head;
+            d->head = h->next;
+            if (!d->head)
+                d->tail = NULL;
+            due[n] = h;
+            iov[n].iov_base = h->data;
+            iov[n++].iov_len = h->len;
+            bytes += h->len;
+            if (h->len == 0) {
+                end = 1;
+                break;
+            }
         }
+        pthread_mutex_unlock(&d->lock);
+        if (c->s.rate > 0)
+            free_at = (at > now ? at : now) + (int64_t)(1e9 * (double)bytes / c->s.rate);
         size_t off = 0;
-        while (off < k->len) {
-            ssize_t w = write(d->out, k->data + off, k->len - off);
+        int i = 0;
+        while (off < bytes) {
+            ssize_t w = writev(d->out, iov + i, n - i);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
                 break;
             off += (size_t)w;
+            size_t left = (size_t)w;
+            while (i < n && left >= iov[i].iov_len)
+                left -= iov[i++].iov_len;
+            if (i < n) { /* iov[i] went out in part */
+                iov[i].iov_base = (char *)iov[i].iov_base + left;
+                iov[i].iov_len -= left;
+            }
+        }
+        size_t held = 0;
+        for (int j = 0; j < n; j++) {
+            held += due[j]->size;
+            free(due[j]);
         }
         pthread_mutex_lock(&d->lock);
-        d->queued -= k->len;
+        d->queued -= held;
         pthread_cond_signal(&d->drained);
         pthread_mutex_unlock(&d->lock);
-        int failed = off < k->len;
-        free(k);
-        if (failed) {
+        if (off < bytes) {
             kill_conn(c);
+            break;
+        }
+        if (end) {
+            shutdown(d->out, SHUT_WR);
             break;
         }
     }
