@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use super::budget::Budget;
 use super::forward::{produce_acked, stamp_all, stamping_is_light, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
 use super::stampers;
@@ -50,19 +50,18 @@ pub struct Forwarded {
 
 pub struct InFlight {
     tasks: JoinSet<Forwarded>,
-    /// Source bytes of the forwards under way, also shown by `gauge`.
+    /// Source bytes of the forwards under way, counted in `budget` too.
     bytes: u64,
-    gauge: Gauge,
+    /// The flow's; it outlives this set, which gives back what it took when dropped.
+    budget: Budget,
 }
 
 impl InFlight {
-    /// `gauge` is the flow's in-flight bytes metric; it outlives this set, which takes
-    /// back what it added when it is dropped.
-    pub fn new(gauge: Gauge) -> InFlight {
+    pub fn new(budget: Budget) -> InFlight {
         InFlight {
             tasks: JoinSet::new(),
             bytes: 0,
-            gauge,
+            budget,
         }
     }
 
@@ -70,17 +69,12 @@ impl InFlight {
         self.tasks.is_empty()
     }
 
-    /// Source bytes of the forwards under way.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Stamps the batches, off the async workers unless the work is light (recompression
     /// is CPU work that several partitions then share across cores), then produces them;
     /// `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
         self.bytes += o.stats.bytes;
-        self.gauge.inc_by(o.stats.bytes as i64);
+        self.budget.take(o.stats.bytes);
         let span = o.span.clone();
         let fail = crate::panic_switch::reached("forward");
         let forward = async move {
@@ -132,7 +126,7 @@ impl InFlight {
         }
         let finished: u64 = done.iter().map(|f| f.stats.bytes).sum();
         self.bytes -= finished;
-        self.gauge.dec_by(finished as i64);
+        self.budget.give_back(finished);
         Ok(done)
     }
 
@@ -144,6 +138,6 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.gauge.dec_by(self.bytes as i64);
+        self.budget.give_back(self.bytes);
     }
 }

@@ -1,6 +1,7 @@
 //! Mirroring: flows from a source cluster to a target cluster, forwarding record batches
 //! byte for byte. Knows nothing of proxying.
 
+pub mod budget;
 pub mod error;
 pub mod flow;
 pub mod forward;
@@ -8,6 +9,7 @@ pub mod heartbeat;
 pub mod in_flight;
 pub mod metrics;
 pub mod progress;
+pub mod queued;
 pub mod retry;
 pub mod select;
 pub mod settings;

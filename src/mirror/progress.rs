@@ -60,13 +60,10 @@ fn same_topic(committed: Option<u128>, now: u128) -> bool {
     }
 }
 
-pub async fn commit(
-    target: &Cluster,
-    flow: &str,
-    source_cluster: &str,
-    progress: &[Progress<'_>],
-) -> Result<(), ClientError> {
-    let positions: Vec<Position> = progress
+/// What a commit of `progress` writes: built before the commit is sent, so that it
+/// can go out in the background.
+pub fn positions(source_cluster: &str, progress: &[Progress<'_>]) -> Vec<Position> {
+    progress
         .iter()
         .map(|p| Position {
             topic: p.target_topic.to_owned(),
@@ -74,8 +71,11 @@ pub async fn commit(
             offset: p.next_offset,
             metadata: metadata(source_cluster, p),
         })
-        .collect();
-    group_offsets::commit(target, &group(flow), &positions).await
+        .collect()
+}
+
+pub async fn commit(target: &Cluster, flow: &str, positions: &[Position]) -> Result<(), ClientError> {
+    group_offsets::commit(target, &group(flow), positions).await
 }
 
 #[cfg(test)]

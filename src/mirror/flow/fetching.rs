@@ -1,7 +1,10 @@
 //! The fetch side of a flow: one request in flight per source broker, each started as
 //! soon as that broker's previous answer is handled, so brokers never wait for each
-//! other. A broker whose fetch fails is retried with back-off; each partition's answer
-//! is checked for errors and sorted into what can be forwarded.
+//! other, nor for the target: a partition is fetched again while its data is still
+//! being produced. Each fetch is sized to what is left of the flow's in-flight bound
+//! and holds that much until it answers. A broker whose fetch fails is retried with
+//! back-off; each partition's answer is checked for errors and sorted into what can be
+//! forwarded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,9 +40,21 @@ const LOG_EVERY: Duration = Duration::from_secs(30);
 /// What one fetch task brings back.
 pub(super) struct Fetched {
     leader: i32,
-    /// The partitions asked for, with the generation of their state then.
-    keys: Vec<(Key, u64)>,
+    /// Bytes of the flow's budget held for this fetch's answer.
+    reserved: u64,
+    /// The partitions asked for, with the generation of their state then and the
+    /// offset asked from.
+    keys: Vec<(Key, Asked)>,
     result: Result<FetchResponse, ClientError>,
+}
+
+/// What a fetch asked of one partition: an answer is used only while the partition is
+/// in the same life and still wants data from the same offset. A forward that failed
+/// meanwhile rewound it, and the answer would leave a gap.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) struct Asked {
+    generation: u64,
+    offset: i64,
 }
 
 /// The fetches under way, one per broker at most, and the brokers backing off.
@@ -90,16 +105,22 @@ impl Flow {
     }
 
     /// Starts a fetch for every broker that has none under way, with its partitions that
-    /// are neither forwarding nor backing off. Fetches nothing while the bytes in flight
-    /// are at their bound (back-pressure).
+    /// are not backing off and have little queued. Each fetch asks for at most what is
+    /// left of the in-flight bound, and none starts while less than one partition's
+    /// worth is left, or the whole bound when it is smaller (back-pressure).
     pub(super) fn start_fetches(&mut self) {
-        if self.forwards.bytes() >= self.cfg.max_in_flight_bytes as u64 {
+        let cfg = &self.cfg;
+        let floor =
+            (cfg.partition_max_bytes.min(cfg.fetch_max_bytes).max(1) as u64).min(cfg.max_in_flight_bytes as u64);
+        if self.budget.left() < floor {
             return;
         }
         let meta = self.source.metadata();
         let now = Instant::now();
+        let lookahead = self.cfg.partition_max_bytes.max(1) as u64;
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
-        for ((topic, partition), state) in self.partitions.iter().filter(|(_, s)| s.fetchable(now)) {
+        let fetchable = self.partitions.iter().filter(|(_, s)| s.fetchable(now, lookahead));
+        for ((topic, partition), state) in fetchable {
             match meta.leader(topic, *partition) {
                 Some(leader) if self.fetches.ready(leader, now) => {
                     by_leader.entry(leader).or_default().push(FetchSpec {
@@ -112,14 +133,25 @@ impl Flow {
                 None => self.refresh.want(),
             }
         }
-        let options = self.fetch_options();
         for (leader, specs) in by_leader {
+            let left = self.budget.left();
+            if left < floor {
+                break;
+            }
+            let mut options = self.fetch_options();
+            options.max_bytes = options.max_bytes.min(i32::try_from(left).unwrap_or(i32::MAX));
+            let reserved = options.max_bytes as u64;
+            self.budget.take(reserved);
             let mut keys = Vec::with_capacity(specs.len());
             for spec in &specs {
                 let key = (spec.topic.clone(), spec.partition);
                 if let Some(state) = self.partitions.get_mut(&key) {
                     state.fetching = true;
-                    keys.push((key, state.generation));
+                    let asked = Asked {
+                        generation: state.generation,
+                        offset: state.fetch_position,
+                    };
+                    keys.push((key, asked));
                 }
             }
             // Spans are at debug level, so with export off and the usual log filter they
@@ -138,7 +170,12 @@ impl Flow {
             self.fetches.tasks.spawn(
                 async move {
                     let result = fetch_from(&source, leader, &specs, options).await;
-                    Fetched { leader, keys, result }
+                    Fetched {
+                        leader,
+                        reserved,
+                        keys,
+                        result,
+                    }
                 }
                 .instrument(span),
             );
@@ -148,11 +185,21 @@ impl Flow {
     /// Handles one broker's answer: its partitions' data is forwarded, their errors
     /// handled; a failed fetch backs that broker off and asks for fresh metadata.
     pub(super) async fn on_fetched(&mut self, fetched: Fetched) -> Result<(), MirrorError> {
-        let Fetched { leader, keys, result } = fetched;
+        let Fetched {
+            leader,
+            reserved,
+            keys,
+            result,
+        } = fetched;
+        self.budget.give_back(reserved);
         self.fetches.busy.remove(&leader);
         let now = Instant::now();
-        for (key, generation) in &keys {
-            if let Some(state) = self.partitions.get_mut(key).filter(|s| s.generation == *generation) {
+        for (key, asked) in &keys {
+            if let Some(state) = self
+                .partitions
+                .get_mut(key)
+                .filter(|s| s.generation == asked.generation)
+            {
                 state.fetching = false;
                 state.fetched = now;
             }
@@ -186,17 +233,22 @@ impl Flow {
             .map(|p| p.records.len())
             .sum();
         tracing::debug!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), bytes, "fetched");
-        // Only what was asked, once each, and for the same life of the partition.
-        let mut asked: HashMap<Key, u64> = keys.into_iter().collect();
+        // Only what was asked, once each, for the same life of the partition and the offset
+        // it is still at.
+        let mut asked: HashMap<Key, Asked> = keys.into_iter().collect();
         let mut had_data = false;
         for topic in response.topics {
             for p in topic.partitions {
                 let key = (topic.name.clone(), p.partition);
-                let Some(generation) = asked.remove(&key) else {
+                let Some(was) = asked.remove(&key) else {
                     tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, "fetch answer for a partition not asked for; ignored");
                     continue;
                 };
-                if !self.partitions.get(&key).is_some_and(|s| s.generation == generation) {
+                let now = self.partitions.get(&key).map(|s| Asked {
+                    generation: s.generation,
+                    offset: s.fetch_position,
+                });
+                if now != Some(was) {
                     continue;
                 }
                 had_data |= !p.records.is_empty();
@@ -227,14 +279,13 @@ impl Flow {
         let Some((next, batches)) = decided else {
             return Ok(());
         };
-        if batches.is_empty() {
-            // Nothing to forward (control batches, aborted data): acknowledged as it is.
-            if let Some(state) = self.partitions.get_mut(&key) {
-                state.acked = next;
-            }
-            self.uncommitted.push((key, next));
+        let state = self.partitions.get_mut(&key).expect("checked above");
+        if state.in_flight || !state.queued.is_empty() {
+            // Behind the forward under way, in order; also when nothing is to forward,
+            // as that progress must not be acknowledged before the data ahead of it.
+            state.queued.push(next, batches);
         } else {
-            self.start_forward(key, next, batches);
+            self.forward_or_acknowledge(key, next, batches);
         }
         Ok(())
     }
@@ -252,22 +303,23 @@ impl Flow {
         }
         self.metrics.error(&self.cfg.name, kind::FETCH_PARTITION);
         self.health.errors += 1;
+        let busy = self
+            .partitions
+            .get(key)
+            .is_some_and(|s| s.in_flight || !s.queued.is_empty());
         match p.error_code {
-            OFFSET_OUT_OF_RANGE => {
+            OFFSET_OUT_OF_RANGE if !busy => {
                 self.metrics.error(&self.cfg.name, kind::OUT_OF_RANGE);
                 self.out_of_range(key, p).await?;
             }
+            // Its position can be reset only once the data before it is acknowledged:
+            // until then it is asked again after a pause.
+            OFFSET_OUT_OF_RANGE => self.pause_partition(key, code),
             // NOT_LEADER_OR_FOLLOWER among them: brokers answer it at once, so without a
             // pause the partition would be asked again at round-trip speed.
             _ if code.is_retriable() => {
                 self.refresh.want();
-                let state = self.partitions.get_mut(key).expect("checked by the caller");
-                let (backoff, at) = state
-                    .retry
-                    .get_or_insert_with(|| (Backoff::new(FIRST_RETRY, MAX_RETRY), Instant::now()));
-                let pause = backoff.pause();
-                *at = Instant::now() + pause;
-                tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, retry_in = ?pause, "fetch error; refreshing metadata");
+                self.pause_partition(key, code);
             }
             _ => {
                 let detail = format!("the source refused to fetch it: {code}");
@@ -275,6 +327,19 @@ impl Flow {
             }
         }
         Ok(false)
+    }
+
+    /// Keeps a partition from being fetched for a while, longer each time in a row.
+    fn pause_partition(&mut self, key: &Key, code: KafkaCode) {
+        let Some(state) = self.partitions.get_mut(key) else {
+            return;
+        };
+        let (backoff, at) = state
+            .retry
+            .get_or_insert_with(|| (Backoff::new(FIRST_RETRY, MAX_RETRY), Instant::now()));
+        let pause = backoff.pause();
+        *at = Instant::now() + pause;
+        tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, %code, retry_in = ?pause, "fetch error; asking again later");
     }
 
     /// Sorts fetched batches into the partition's held set and takes out what is decided:
@@ -326,9 +391,7 @@ impl Flow {
                 .map_err(|e| self.err(e))?,
         };
         tracing::error!(error = %error, high_watermark = p.high_watermark, new_position, "source offset out of range; continuing per on_offset_out_of_range");
-        // Progress acknowledged before this answer must not be committed over the reset.
-        self.uncommitted.retain(|(k, _)| k != key);
-        self.commit(&[(key.clone(), new_position)]).await?;
+        self.commit_reset(key, new_position).await?;
         if let Some(state) = self.partitions.get_mut(key) {
             state.start_at(new_position);
         }

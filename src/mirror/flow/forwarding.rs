@@ -1,19 +1,29 @@
-//! The target side of a flow: forwards started per partition, handled when the target
-//! acknowledged or refused them, and the progress committed after.
-
-use tracing::Instrument as _;
+//! The target side of a flow: forwards started per partition, one at a time each, and
+//! handled when the target acknowledged or refused them; what was fetched meanwhile
+//! goes out next.
 
 use crate::client::producer_id::init_producer_id;
 use crate::mirror::forward::ForwardError;
 use crate::mirror::in_flight::{Forwarded, Key, Outgoing};
 use crate::mirror::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats};
-use crate::mirror::progress::{self, Progress};
 use crate::mirror::MirrorError;
 use crate::wire::batch::Batch;
 
-use super::{Flow, COMMIT_EVERY, SHUTDOWN_GRACE};
+use super::{Flow, SHUTDOWN_GRACE};
 
 impl Flow {
+    /// Starts forwarding decided batches; with none to forward (control batches,
+    /// aborted data), acknowledges their progress as it is.
+    pub(super) fn forward_or_acknowledge(&mut self, key: Key, next: i64, batches: Vec<Batch>) {
+        if !batches.is_empty() {
+            return self.start_forward(key, next, batches);
+        }
+        if let Some(state) = self.partitions.get_mut(&key) {
+            state.acked = next;
+        }
+        self.uncommitted.push((key, next));
+    }
+
     /// Starts stamping a partition's batches with the flow's producer and producing them.
     pub(super) fn start_forward(&mut self, key: Key, next: i64, batches: Vec<Batch>) {
         let Some(state) = self.partitions.get_mut(&key) else {
@@ -111,8 +121,12 @@ impl Flow {
                     state.sequence = next_sequence;
                 }
                 state.acked = next;
+                let queued = state.queued.take();
                 tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, records = stats.records, bytes = stats.bytes, next, "forwarded: the target acknowledged");
-                self.uncommitted.push((key, next));
+                self.uncommitted.push((key.clone(), next));
+                if let Some((next, batches)) = queued {
+                    self.forward_or_acknowledge(key, next, batches);
+                }
                 return Ok(None);
             }
             Err(e) => e,
@@ -157,57 +171,6 @@ impl Flow {
                 }
             }
         }
-        self.commit_due(true).await
-    }
-
-    /// Commits the acknowledged progress when it is due: at once with `now`, when no
-    /// forward is under way, or after `COMMIT_EVERY` since the last commit.
-    pub(super) async fn commit_due(&mut self, now: bool) -> Result<(), MirrorError> {
-        if self.uncommitted.is_empty() {
-            return Ok(());
-        }
-        if !now && !self.forwards.is_empty() && self.committed_at.elapsed() < COMMIT_EVERY {
-            return Ok(());
-        }
-        // One entry per partition, its latest, in one request.
-        let latest: std::collections::BTreeMap<Key, i64> = std::mem::take(&mut self.uncommitted).into_iter().collect();
-        let advanced: Vec<(Key, i64)> = latest.into_iter().collect();
-        self.committed_at = std::time::Instant::now();
-        self.commit(&advanced).await
-    }
-
-    pub(super) async fn commit(&mut self, advanced: &[(Key, i64)]) -> Result<(), MirrorError> {
-        if advanced.is_empty() {
-            return Ok(());
-        }
-        let progress: Vec<Progress<'_>> = advanced
-            .iter()
-            .filter_map(|((topic, partition), next)| {
-                let state = self.partitions.get(&(topic.clone(), *partition))?;
-                Some(Progress {
-                    target_topic: &state.target_topic,
-                    source_topic: topic,
-                    source_topic_id: state.topic_id,
-                    partition: *partition,
-                    next_offset: *next,
-                })
-            })
-            .collect();
-        let span = tracing::debug_span!("commit", flow = %self.cfg.name, partitions = progress.len() as i64);
-        progress::commit(&self.target, &self.cfg.name, self.source.name(), &progress)
-            .instrument(span)
-            .await
-            .map_err(|e| self.err(e))?;
-        tracing::debug!(flow = %self.cfg.name, partitions = advanced.len(), "progress committed");
-        let now = std::time::Instant::now();
-        for (key, next) in advanced {
-            if let Some(state) = self.partitions.get_mut(key) {
-                if *next > state.position {
-                    state.progressed = now;
-                }
-                state.position = *next;
-            }
-        }
-        Ok(())
+        self.commit_all().await
     }
 }

@@ -2,8 +2,11 @@
 //! data until told to stop. Each source broker is fetched on its own, one request in
 //! flight per broker, so a slow or silent broker holds back only its own partitions;
 //! what a fetch brings is forwarded at once, and a forward outlives the fetch that
-//! started it, so one stuck target partition stalls nothing else either. Progress is
-//! committed for the forwards the target acknowledged.
+//! started it, so one stuck target partition stalls nothing else either; a partition
+//! is fetched again while its forward is under way, so at distance fetching and
+//! producing overlap. Progress is committed in the background for the forwards the
+//! target acknowledged. Every byte between fetch and acknowledgement counts in the
+//! flow's in-flight bound.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,10 +15,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::budget::Budget;
 use super::forward::ForwardSettings;
 use super::heartbeat;
 use super::in_flight::{InFlight, Key};
 use super::metrics::{kind, ErrorLabels, FlowLabels, MirrorMetrics, PartitionHandles, PartitionLabels};
+use super::queued::Queued;
 use super::retry::Backoff;
 use super::select::Held;
 use super::topics::TopicFilter;
@@ -24,6 +29,7 @@ use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster};
 use crate::mirror::settings::FlowSettings;
 
+mod committing;
 mod discover;
 mod fetching;
 mod forwarding;
@@ -31,6 +37,7 @@ mod health;
 mod refresh;
 mod starting;
 
+use committing::{Commits, Committed};
 use fetching::{Fetched, Fetches};
 use health::Health;
 use refresh::Refresh;
@@ -54,7 +61,9 @@ struct PartitionState {
     fetch_position: i64,
     sequence: i32,
     held: Held,
-    /// Whether a forward of this partition is under way: then it is not fetched.
+    /// Decided batches waiting for the forward under way to finish.
+    queued: Queued,
+    /// Whether a forward of this partition is under way: then what is fetched queues.
     in_flight: bool,
     /// Whether a fetch that includes this partition is under way.
     fetching: bool,
@@ -78,7 +87,13 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    fn new(target_topic: &str, topic_id: u128, position: i64, metrics: PartitionHandles) -> PartitionState {
+    fn new(
+        target_topic: &str,
+        topic_id: u128,
+        position: i64,
+        metrics: PartitionHandles,
+        budget: Budget,
+    ) -> PartitionState {
         static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = Instant::now();
         PartitionState {
@@ -91,6 +106,7 @@ impl PartitionState {
             fetch_position: position,
             sequence: 0,
             held: Held::default(),
+            queued: Queued::new(budget),
             in_flight: false,
             fetching: false,
             starting: false,
@@ -108,6 +124,7 @@ impl PartitionState {
     fn rewind(&mut self) {
         self.fetch_position = self.acked;
         self.held.clear();
+        self.queued.clear();
     }
 
     /// Starts from `offset`: found on the source, or where progress was reset.
@@ -116,6 +133,7 @@ impl PartitionState {
         self.acked = offset;
         self.fetch_position = offset;
         self.held.clear();
+        self.queued.clear();
     }
 
     fn lag(&self) -> i64 {
@@ -125,9 +143,10 @@ impl PartitionState {
         (self.high_watermark - self.position).max(0)
     }
 
-    /// Whether it can be fetched now.
-    fn fetchable(&self, now: Instant) -> bool {
-        !self.in_flight
+    /// Whether it can be fetched now: also while its forward is under way, until
+    /// `lookahead` bytes wait behind it.
+    fn fetchable(&self, now: Instant, lookahead: u64) -> bool {
+        self.queued.bytes() < lookahead
             && !self.fetching
             && !self.starting
             && self.stopped.is_none()
@@ -143,6 +162,8 @@ pub struct Flow {
     partitions: BTreeMap<Key, PartitionState>,
     producer: ProducerIdentity,
     settings: ForwardSettings,
+    /// The bound on the bytes between fetch and acknowledgement.
+    budget: Budget,
     forwards: InFlight,
     fetches: Fetches,
     refresh: Refresh,
@@ -158,6 +179,7 @@ pub struct Flow {
     /// Acknowledged progress not committed yet, and when the last commit went out.
     uncommitted: Vec<(Key, i64)>,
     committed_at: Instant,
+    commits: Commits,
 }
 
 /// How long a stopping flow lets its forwards finish.
@@ -174,6 +196,7 @@ enum Event {
     Refreshed(refresh::Done),
     Probed(health::Probed),
     Started(starting::Started),
+    Committed(Result<Committed, tokio::task::JoinError>),
     Tick,
 }
 
@@ -228,6 +251,7 @@ impl Flow {
                 Some(done) = self.refresh.next() => Event::Refreshed(done),
                 Some(done) = self.health.next_probe() => Event::Probed(done),
                 Some(done) = self.starts.next() => Event::Started(done),
+                Some(done) = self.commits.next() => Event::Committed(done),
                 Some(ended) = heartbeats.join_next() => match ended {
                     Err(e) => return Err(self.panicked("the heartbeat task", &e)),
                     Ok(()) => Event::Tick,
@@ -240,7 +264,7 @@ impl Flow {
                 }
             };
             self.handle(event).await?;
-            self.commit_due(false).await?;
+            self.commit_due();
             self.check_health();
         }
         self.drain().await?;
@@ -268,6 +292,7 @@ impl Flow {
                 Ok(())
             }
             Event::Started(Err(e)) => Err(self.panicked("a partition's start lookup", &e)),
+            Event::Committed(done) => self.on_committed(done),
             Event::Tick => Ok(()),
         }
     }
@@ -320,10 +345,11 @@ impl Flow {
             on_corrupt: cfg.on_corrupt_batch,
             produce_timeout_ms: cfg.produce_timeout_ms,
         };
-        let in_flight = metrics
+        let gauge = metrics
             .in_flight_bytes
             .get_or_create(&FlowLabels { flow: cfg.name.clone() })
             .clone();
+        let budget = Budget::new(cfg.max_in_flight_bytes as u64, gauge);
         let mut flow = Flow {
             filter: TopicFilter::new(&cfg),
             health: Health::new(&cfg),
@@ -336,12 +362,14 @@ impl Flow {
             partitions: BTreeMap::new(),
             producer,
             settings,
-            forwards: InFlight::new(in_flight),
+            forwards: InFlight::new(budget.clone()),
+            budget,
             metrics,
             started: false,
             catching_up: false,
             uncommitted: Vec::new(),
             committed_at: Instant::now(),
+            commits: Commits::default(),
         };
         flow.discover(&meta).await?;
         flow.started = true;

@@ -1,0 +1,144 @@
+//! Progress commits, in the background: at distance a commit costs a round trip to the
+//! target, which fetching and forwarding must not wait for. One commit is under way at
+//! a time, so commits land in the order they were made; what is acknowledged meanwhile
+//! waits for the next.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument as _;
+
+use crate::client::{ClientError, Cluster};
+use crate::mirror::in_flight::Key;
+use crate::mirror::progress::{self, Progress};
+use crate::mirror::MirrorError;
+
+use super::{Flow, COMMIT_EVERY};
+
+/// A commit that finished: each partition's new position, with the generation of its
+/// state when the commit was made.
+pub(super) struct Committed {
+    advanced: Vec<(Key, u64, i64)>,
+    result: Result<(), ClientError>,
+}
+
+/// The commit under way, if any.
+#[derive(Default)]
+pub(super) struct Commits {
+    task: JoinSet<Committed>,
+}
+
+impl Commits {
+    /// The commit under way, once it finishes; `None` at once when none is.
+    pub(super) async fn next(&mut self) -> Option<Result<Committed, JoinError>> {
+        self.task.join_next().await
+    }
+}
+
+impl Flow {
+    /// Starts committing the acknowledged progress when it is due (when no forward is
+    /// under way, or `COMMIT_EVERY` after the last commit) and none is under way.
+    pub(super) fn commit_due(&mut self) {
+        if self.uncommitted.is_empty() || !self.commits.task.is_empty() {
+            return;
+        }
+        if !self.forwards.is_empty() && self.committed_at.elapsed() < COMMIT_EVERY {
+            return;
+        }
+        self.committed_at = Instant::now();
+        let (advanced, positions) = self.take_uncommitted();
+        let (target, flow) = (self.target.clone(), self.cfg.name.clone());
+        let span = tracing::debug_span!("commit", flow = %flow, partitions = advanced.len() as i64);
+        self.commits.task.spawn(
+            async move {
+                let result = progress::commit(&target, &flow, &positions).await;
+                Committed { advanced, result }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// One entry per partition, its latest, with what the commit writes for it.
+    fn take_uncommitted(&mut self) -> (Vec<(Key, u64, i64)>, Vec<crate::client::group_offsets::Position>) {
+        let latest: BTreeMap<Key, i64> = std::mem::take(&mut self.uncommitted).into_iter().collect();
+        let mut advanced = Vec::with_capacity(latest.len());
+        let mut progress = Vec::with_capacity(latest.len());
+        for (key, next) in &latest {
+            let Some(state) = self.partitions.get(key) else {
+                continue;
+            };
+            advanced.push((key.clone(), state.generation, *next));
+            progress.push(Progress {
+                target_topic: &state.target_topic,
+                source_topic: &key.0,
+                source_topic_id: state.topic_id,
+                partition: key.1,
+                next_offset: *next,
+            });
+        }
+        let positions = progress::positions(self.source.name(), &progress);
+        (advanced, positions)
+    }
+
+    /// Applies a finished commit: its partitions' positions advance. A commit the
+    /// target refused is the flow's error: it restarts from what was committed.
+    pub(super) fn on_committed(&mut self, done: Result<Committed, JoinError>) -> Result<(), MirrorError> {
+        let Committed { advanced, result } = done.map_err(|e| self.panicked("a progress commit", &e))?;
+        result.map_err(|e| self.err(e))?;
+        tracing::debug!(flow = %self.cfg.name, partitions = advanced.len(), "progress committed");
+        let now = Instant::now();
+        for (key, generation, next) in advanced {
+            // A partition of a topic deleted and created again meanwhile is another one.
+            let Some(state) = self.partitions.get_mut(&key).filter(|s| s.generation == generation) else {
+                continue;
+            };
+            if next > state.position {
+                state.progressed = now;
+            }
+            state.position = next;
+        }
+        Ok(())
+    }
+
+    /// Waits for the commit under way, if any, and applies it.
+    async fn settle_commit(&mut self) -> Result<(), MirrorError> {
+        match self.commits.next().await {
+            Some(done) => self.on_committed(done),
+            None => Ok(()),
+        }
+    }
+
+    /// Commits every acknowledged position now, after the commit under way: for a stop.
+    pub(super) async fn commit_all(&mut self) -> Result<(), MirrorError> {
+        self.settle_commit().await?;
+        if self.uncommitted.is_empty() {
+            return Ok(());
+        }
+        let (advanced, positions) = self.take_uncommitted();
+        let result = commit_inline(&self.target, &self.cfg.name, &positions).await;
+        self.on_committed(Ok(Committed { advanced, result }))
+    }
+
+    /// Sets one partition's progress now, after the commit under way (which may carry
+    /// an older position of it) and dropping what was acknowledged before: for a
+    /// position reset.
+    pub(super) async fn commit_reset(&mut self, key: &Key, position: i64) -> Result<(), MirrorError> {
+        self.settle_commit().await?;
+        self.uncommitted.retain(|(k, _)| k != key);
+        self.uncommitted.push((key.clone(), position));
+        let (advanced, positions) = self.take_uncommitted();
+        let result = commit_inline(&self.target, &self.cfg.name, &positions).await;
+        self.on_committed(Ok(Committed { advanced, result }))
+    }
+}
+
+async fn commit_inline(
+    target: &Arc<Cluster>,
+    flow: &str,
+    positions: &[crate::client::group_offsets::Position],
+) -> Result<(), ClientError> {
+    let span = tracing::debug_span!("commit", flow = %flow, partitions = positions.len() as i64);
+    progress::commit(target, flow, positions).instrument(span).await
+}
