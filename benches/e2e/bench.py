@@ -707,8 +707,9 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
               "for the peer that is the Python process with librdkafka's threads. Peak RSS = VmHWM of that process.",
               "- The peer: confluent-kafka Consumer assigned to every partition from offset 0, each record produced to "
               "the same partition with key, value, headers and timestamp, acks=all, enable.idempotence=true, "
-              "linger.ms=5, the source's codec (benches/e2e/peer_replicator.py). It does not store progress in the "
-              "target, which strait does.",
+              "linger.ms=5, the source's codec (benches/e2e/peer_replicator.py). peer-c is the same loop in C on Debian's "
+              "librdkafka (benches/e2e/peer_replicator.c, compiled by run.sh), with the same settings. Neither stores "
+              "progress in the target, which strait does.",
               "- The data set is made by confluent-kafka (acks=all, idempotent, linger.ms=50, record i to partition i mod "
               f"{PARTS}); its JSON-like values compress to about {100 * args.ratios['lz4']:.0f}% with lz4 and "
               f"{100 * args.ratios['zstd']:.0f}% with zstd (64-record chunks). Source batches "
