@@ -127,6 +127,16 @@ fn broken_configs_are_refused_with_the_key_the_value_and_what_is_expected() {
         &["compresion"],
     );
     rejected(
+        "no-fetch-connection",
+        &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"t\"]\nfetch_connections_per_broker=0\n"),
+        &["mirror[0].fetch_connections_per_broker", "from 1 to 16"],
+    );
+    rejected(
+        "tiny-socket-buffer",
+        "[clusters.a]\nbootstrap = [\"127.0.0.1:9092\"]\nsocket_receive_buffer_bytes = 100\n",
+        &["clusters.a.socket_receive_buffer_bytes", "100", "from 4096"],
+    );
+    rejected(
         "bad-regex",
         &format!("{CLUSTERS}[[mirror]]\nname=\"f\"\nsource=\"a\"\ntarget=\"b\"\ntopics=[\"(\"]\n"),
         &["mirror[0].topics[0]", "regular expression"],

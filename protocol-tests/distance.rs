@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -14,6 +15,8 @@ use crate::harness::*;
 /// held back `one_way` in each direction, in order.
 pub struct DelayRelay {
     pub addr: String,
+    /// Connections relayed so far.
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl DelayRelay {
@@ -21,8 +24,11 @@ impl DelayRelay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let upstream = upstream.to_owned();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::Relaxed);
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     continue;
                 };
@@ -32,7 +38,7 @@ impl DelayRelay {
                 delayed_pipe(s2, c2, one_way);
             }
         });
-        DelayRelay { addr }
+        DelayRelay { addr, connections }
     }
 }
 
@@ -93,10 +99,20 @@ fn assert_whole_and_in_order(got: &[Seen], total: u64, partitions: u64) {
 
 fn copy_at_distance(source_one_way: Duration, target_one_way: Duration, name: &str) {
     let mut source = MockCluster::start(3);
-    let target = MockCluster::start(1);
-    source.command(&format!("topic d.{name} 4"));
-    let total = 4000;
-    produce_records(&source.bootstrap, &format!("d.{name}"), 0, total, "lz4", "confluent");
+    let mut target = MockCluster::start(1);
+    // Two partitions per source broker, so each broker's share is fetched over both of
+    // its fetch connections (fetch_connections_per_broker's default).
+    let partitions = 6;
+    source.command(&format!("topic d.{name} {partitions}"));
+    target.command(&format!("topic d.{name} {partitions}"));
+    let total = 6000;
+    let topic = format!("d.{name}");
+    let (count, spread) = (total.to_string(), partitions.to_string());
+    let args = ["--bootstrap", &source.bootstrap, "--topic", &topic, "--count", &count];
+    run_peer(
+        "produce.py",
+        &[&args[..], &["--partitions", &spread, "--compression", "lz4"]].concat(),
+    );
     let mut relays = Vec::new();
     let src = relayed_cluster("src", &source.addresses(), source_one_way, &mut relays);
     let dst = relayed_cluster("dst", &target.addresses(), target_one_way, &mut relays);
@@ -107,7 +123,7 @@ fn copy_at_distance(source_one_way: Duration, target_one_way: Duration, name: &s
     let path = write_config(name, &config);
     let started = Instant::now();
     let strait = Strait::start(&["run", "--config", path.to_str().unwrap()]);
-    let got = consume_within(&target.bootstrap, &[&format!("d.{name}")], total, "read_committed", 60);
+    let got = consume_within(&target.bootstrap, &[&topic], total, "read_committed", 60);
     eprintln!(
         "{total} records through a relay ({source_one_way:?} each way to the source, {target_one_way:?} to the target) in {:?}",
         started.elapsed()
@@ -115,7 +131,15 @@ fn copy_at_distance(source_one_way: Duration, target_one_way: Duration, name: &s
     // Dialling, metadata, a fetch and a produce each cross the relay at least once.
     let round_trip = 2 * source_one_way.max(target_one_way);
     assert!(started.elapsed() >= 4 * round_trip, "the relay's delay was not felt");
-    assert_whole_and_in_order(&got, total as u64, 4);
+    assert_eq!(got.len(), total, "{}", strait.log_text());
+    assert_whole_and_in_order(&got, total as u64, partitions);
+    for relay in &relays[..source.addresses().len()] {
+        let seen = relay.connections.load(Ordering::Relaxed);
+        assert!(
+            seen >= 2,
+            "a source broker saw {seen} connection(s), not one per fetch lane"
+        );
+    }
     assert!(strait.stop().success());
 }
 

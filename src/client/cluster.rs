@@ -54,12 +54,24 @@ impl Cluster {
     /// dialled through the address map; a dead one is replaced. A dial holds up only the
     /// callers of that broker.
     pub async fn connection_to(&self, advertised: &str) -> Result<Arc<Connection>, ClientError> {
+        self.lane_to(advertised, 0).await
+    }
+
+    /// Connection number `lane` to a broker, lane 0 being the one `connection_to` gives.
+    /// A broker answers each connection's requests one at a time, so work that must not
+    /// queue behind another's (fetches that wait at the broker, say) takes a lane of its
+    /// own.
+    async fn lane_to(&self, advertised: &str, lane: usize) -> Result<Arc<Connection>, ClientError> {
         let dial = self.map.resolve(advertised);
         if dial != advertised {
             tracing::trace!(cluster = %self.name, %advertised, %dial, "dialling mapped address");
         }
+        let key = match lane {
+            0 => dial.to_owned(),
+            lane => format!("{dial} (connection {lane})"),
+        };
         self.connections
-            .get(dial, || Connection::connect(dial, self.options.clone()))
+            .get(&key, || Connection::connect(dial, self.options.clone()))
             .await
             .map_err(|e| self.net_error(e))
     }
@@ -95,6 +107,11 @@ impl Cluster {
 
     /// The connection to broker `node`, per the cached metadata.
     pub async fn broker(&self, node: i32) -> Result<Arc<Connection>, ClientError> {
+        self.broker_lane(node, 0).await
+    }
+
+    /// Connection number `lane` to broker `node` (see `lane_to`).
+    pub async fn broker_lane(&self, node: i32, lane: usize) -> Result<Arc<Connection>, ClientError> {
         let addr =
             self.metadata()
                 .brokers
@@ -104,7 +121,7 @@ impl Cluster {
                     cluster: self.name.clone(),
                     node,
                 })?;
-        self.connection_to(&addr).await
+        self.lane_to(&addr, lane).await
     }
 
     pub fn metadata(&self) -> Arc<Metadata> {

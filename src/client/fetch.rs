@@ -74,13 +74,14 @@ pub async fn fetch(conn: &Connection, specs: &[FetchSpec], options: &FetchOption
     decode_fetch_response(&response.slice(4..), version).map_err(|e| conn.wire_error(e))
 }
 
-/// One Fetch request to the broker with node id `node`.
+/// One Fetch request to the broker with node id `node`, on its connection number `lane`.
 pub async fn fetch_from_broker(
     cluster: &Cluster,
     node: i32,
+    lane: usize,
     specs: &[FetchSpec],
     options: &FetchOptions,
 ) -> Result<FetchResponse, ClientError> {
-    let conn = cluster.broker(node).await?;
+    let conn = cluster.broker_lane(node, lane).await?;
     fetch(&conn, specs, options).await.map_err(|e| cluster.net_error(e))
 }

@@ -64,6 +64,10 @@ pub fn connect_options(name: &str, c: &ClusterConfig) -> Result<crate::net::Conn
         connect_timeout: std::time::Duration::from_millis(c.connect_timeout_ms),
         request_timeout: std::time::Duration::from_millis(c.request_timeout_ms),
         max_frame: c.max_frame_bytes,
+        buffers: crate::net::dial::SocketBuffers {
+            send: c.socket_send_buffer_bytes,
+            receive: c.socket_receive_buffer_bytes,
+        },
     })
 }
 
@@ -119,6 +123,7 @@ pub fn flow_settings(m: &MirrorConfig) -> Result<crate::mirror::settings::FlowSe
         fetch_max_bytes: m.fetch_max_bytes,
         partition_max_bytes: m.partition_max_bytes,
         fetch_max_wait_ms: m.fetch_max_wait_ms,
+        fetch_connections_per_broker: m.fetch_connections_per_broker,
         max_decompressed_bytes: m.max_decompressed_bytes,
         produce_timeout_ms: m.produce_timeout_ms,
         transaction_hold_bytes: m.transaction_hold_bytes,

@@ -107,6 +107,11 @@ pub struct ClusterConfig {
     pub request_timeout_ms: u64,
     #[serde(default = "default_max_frame_bytes")]
     pub max_frame_bytes: usize,
+    /// Bytes; absent leaves the size to the kernel's tuning.
+    #[serde(default)]
+    pub socket_send_buffer_bytes: Option<u32>,
+    #[serde(default)]
+    pub socket_receive_buffer_bytes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq)]
@@ -219,6 +224,10 @@ pub struct MirrorConfig {
     pub partition_max_bytes: i32,
     #[serde(default = "default_fetch_max_wait_ms")]
     pub fetch_max_wait_ms: i32,
+    /// Connections to each source broker that fetch at once, each for its share of
+    /// that broker's partitions.
+    #[serde(default = "default_fetch_connections_per_broker")]
+    pub fetch_connections_per_broker: usize,
     #[serde(default = "default_max_decompressed_bytes")]
     pub max_decompressed_bytes: usize,
     #[serde(default = "default_produce_timeout_ms")]
@@ -315,6 +324,9 @@ fn default_partition_max_bytes() -> i32 {
 fn default_fetch_max_wait_ms() -> i32 {
     500
 }
+fn default_fetch_connections_per_broker() -> usize {
+    2
+}
 fn default_max_decompressed_bytes() -> usize {
     crate::wire::codec::DEFAULT_MAX_DECOMPRESSED
 }
@@ -359,6 +371,7 @@ impl MirrorConfig {
             produce_timeout_ms: default_produce_timeout_ms(),
             transaction_hold_bytes: default_transaction_hold_bytes(),
             max_in_flight_bytes: default_max_in_flight_bytes(),
+            fetch_connections_per_broker: default_fetch_connections_per_broker(),
         }
     }
 }
@@ -374,6 +387,8 @@ impl ClusterConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
             max_frame_bytes: default_max_frame_bytes(),
+            socket_send_buffer_bytes: None,
+            socket_receive_buffer_bytes: None,
         }
     }
 }

@@ -81,6 +81,21 @@ fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// More fetch connections per broker than this add load on the broker, not speed.
+const MAX_FETCH_CONNECTIONS: usize = 16;
+
+/// A socket buffer size, when one is given: from 4 KiB to 1 GiB.
+fn socket_buffer(key: &str, value: Option<u32>) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !(4096..=1 << 30).contains(&v) => Err(invalid(
+            key,
+            v,
+            "from 4096 to 1073741824 bytes, or absent for the kernel's tuning",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), ConfigError> {
     let key = |field: &str| format!("mirror[{i}].{field}");
     if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
@@ -149,6 +164,13 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
     positive(&key("produce_timeout_ms"), m.produce_timeout_ms.into())?;
     positive(&key("transaction_hold_bytes"), m.transaction_hold_bytes as i64)?;
     positive(&key("max_in_flight_bytes"), m.max_in_flight_bytes as i64)?;
+    if !(1..=MAX_FETCH_CONNECTIONS).contains(&m.fetch_connections_per_broker) {
+        return Err(invalid(
+            key("fetch_connections_per_broker"),
+            m.fetch_connections_per_broker,
+            format!("from 1 to {MAX_FETCH_CONNECTIONS}"),
+        ));
+    }
     if m.fetch_max_wait_ms < 0 {
         return Err(invalid(
             key("fetch_max_wait_ms"),
@@ -260,6 +282,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         positive(&key("request_timeout_ms"), c.request_timeout_ms as i64)?;
         positive(&key("connect_timeout_ms"), c.connect_timeout_ms as i64)?;
         frame_limit(&key("max_frame_bytes"), c.max_frame_bytes)?;
+        socket_buffer(&key("socket_send_buffer_bytes"), c.socket_send_buffer_bytes)?;
+        socket_buffer(&key("socket_receive_buffer_bytes"), c.socket_receive_buffer_bytes)?;
         if let Some(tls) = &c.tls {
             if tls.cert.is_some() != tls.key.is_some() {
                 return Err(invalid(

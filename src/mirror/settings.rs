@@ -72,6 +72,7 @@ pub struct FlowSettings {
     pub fetch_max_bytes: i32,
     pub partition_max_bytes: i32,
     pub fetch_max_wait_ms: i32,
+    pub fetch_connections_per_broker: usize,
     pub max_decompressed_bytes: usize,
     pub produce_timeout_ms: i32,
     pub transaction_hold_bytes: usize,

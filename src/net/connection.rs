@@ -38,6 +38,7 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub max_frame: usize,
+    pub buffers: super::dial::SocketBuffers,
 }
 
 impl Default for ConnectOptions {
@@ -49,6 +50,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_frame: DEFAULT_MAX_FRAME,
+            buffers: Default::default(),
         }
     }
 }
@@ -117,7 +119,7 @@ impl Connection {
 
     async fn open(addr: &str, options: ConnectOptions) -> Result<Connection, NetError> {
         let broker: Arc<str> = Arc::from(addr);
-        let io = dial::open(addr, options.tls.as_ref()).await?.boxed();
+        let io = dial::open(addr, options.tls.as_ref(), options.buffers).await?.boxed();
         let (read, write) = tokio::io::split(io);
         let pending: Pending = Arc::default();
         let poison = Arc::new(Poison::default());

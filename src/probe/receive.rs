@@ -112,7 +112,7 @@ impl Receiver {
         let mut fetches = JoinSet::new();
         for (leader, specs) in by_leader {
             let target = self.target.clone();
-            fetches.spawn(async move { fetch_from_broker(&target, leader, &specs, &options).await });
+            fetches.spawn(async move { fetch_from_broker(&target, leader, 0, &specs, &options).await });
         }
         let mut out = Vec::new();
         while let Some(joined) = fetches.join_next().await {

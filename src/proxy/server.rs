@@ -483,10 +483,13 @@ impl Proxy {
             detail: "the upstream cluster does not name this broker".into(),
         })?;
         let mut last = String::from("no upstream address");
-        let within = self.settings.upstream_options.connect_timeout;
+        let (within, buffers) = (
+            self.settings.upstream_options.connect_timeout,
+            self.settings.upstream_options.buffers,
+        );
         for advertised in candidates {
             let dial = self.settings.upstream_map.resolve(&advertised).to_owned();
-            match dial::dial(&dial, self.settings.upstream_tls.as_ref(), within).await {
+            match dial::dial(&dial, self.settings.upstream_tls.as_ref(), buffers, within).await {
                 Ok(stream) => return Ok((dial, stream)),
                 Err(e) => last = e.to_string(),
             }

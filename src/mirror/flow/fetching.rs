@@ -1,6 +1,7 @@
-//! The fetch side of a flow: one request in flight per source broker, each started as
-//! soon as that broker's previous answer is handled, so brokers never wait for each
-//! other, nor for the target: a partition is fetched again while its data is still
+//! The fetch side of a flow: one request in flight per connection to a source broker
+//! (`fetch_connections_per_broker` of them, each for its share of the partitions, as a
+//! broker answers each connection one request at a time), each started as soon as the
+//! previous answer is handled, so brokers never wait for each other, nor for the target: a partition is fetched again while its data is still
 //! being produced. Each fetch is sized to what is left of the flow's in-flight bound
 //! and holds that much until it answers. A broker whose fetch fails is retried with
 //! back-off; each partition's answer is checked for errors and sorted into what can be
@@ -40,6 +41,7 @@ const LOG_EVERY: Duration = Duration::from_secs(30);
 /// What one fetch task brings back.
 pub(super) struct Fetched {
     leader: i32,
+    lane: usize,
     /// Bytes of the flow's budget held for this fetch's answer.
     reserved: u64,
     /// The partitions asked for, with the generation of their state then and the
@@ -57,11 +59,12 @@ pub(super) struct Asked {
     offset: i64,
 }
 
-/// The fetches under way, one per broker at most, and the brokers backing off.
+/// The fetches under way, one per connection (broker and lane) at most, and the
+/// brokers backing off.
 #[derive(Default)]
 pub(super) struct Fetches {
     tasks: JoinSet<Fetched>,
-    busy: HashSet<i32>,
+    busy: HashSet<(i32, usize)>,
     retry: HashMap<i32, (Backoff, Instant)>,
     throttle: HashMap<i32, LogThrottle>,
 }
@@ -72,8 +75,15 @@ impl Fetches {
         self.tasks.join_next().await
     }
 
-    fn ready(&self, leader: i32, now: Instant) -> bool {
-        !self.busy.contains(&leader) && self.retry.get(&leader).map_or(true, |r| r.1 <= now)
+    /// Whether a broker can be fetched now: not backing off, and a lane is free.
+    fn ready(&self, leader: i32, lanes: usize, now: Instant) -> bool {
+        self.retry.get(&leader).map_or(true, |r| r.1 <= now) && !self.free_lanes(leader, lanes).is_empty()
+    }
+
+    fn free_lanes(&self, leader: i32, lanes: usize) -> Vec<usize> {
+        (0..lanes)
+            .filter(|lane| !self.busy.contains(&(leader, *lane)))
+            .collect()
     }
 
     /// Backs a broker off; returns the pause.
@@ -118,11 +128,12 @@ impl Flow {
         let meta = self.source.metadata();
         let now = Instant::now();
         let lookahead = self.cfg.partition_max_bytes.max(1) as u64;
+        let lanes = self.cfg.fetch_connections_per_broker.max(1);
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
         let fetchable = self.partitions.iter().filter(|(_, s)| s.fetchable(now, lookahead));
         for ((topic, partition), state) in fetchable {
             match meta.leader(topic, *partition) {
-                Some(leader) if self.fetches.ready(leader, now) => {
+                Some(leader) if self.fetches.ready(leader, lanes, now) => {
                     by_leader.entry(leader).or_default().push(FetchSpec {
                         topic: topic.clone(),
                         partition: *partition,
@@ -134,52 +145,68 @@ impl Flow {
             }
         }
         for (leader, specs) in by_leader {
-            let left = self.budget.left();
-            if left < floor {
-                break;
-            }
-            let mut options = self.fetch_options();
-            options.max_bytes = options.max_bytes.min(i32::try_from(left).unwrap_or(i32::MAX));
-            let reserved = options.max_bytes as u64;
-            self.budget.take(reserved);
-            let mut keys = Vec::with_capacity(specs.len());
-            for spec in &specs {
-                let key = (spec.topic.clone(), spec.partition);
-                if let Some(state) = self.partitions.get_mut(&key) {
-                    state.fetching = true;
-                    let asked = Asked {
-                        generation: state.generation,
-                        offset: state.fetch_position,
-                    };
-                    keys.push((key, asked));
+            // The broker's partitions shared out over its free lanes, in runs.
+            let free = self.fetches.free_lanes(leader, lanes);
+            let per_lane = specs.len().div_ceil(free.len());
+            for (lane, share) in free.into_iter().zip(specs.chunks(per_lane)) {
+                if !self.start_fetch(leader, lane, share.to_vec(), floor) {
+                    return;
                 }
             }
-            // Spans are at debug level, so with export off and the usual log filter they
-            // cost a callsite check. Counts go out as i64: the OpenTelemetry layer
-            // exports unsigned ones as text.
-            let span = tracing::debug_span!(
-                "fetch",
-                flow = %self.cfg.name,
-                broker = leader,
-                partitions = specs.len() as i64,
-                bytes = tracing::field::Empty,
-            );
-            tracing::trace!(flow = %self.cfg.name, broker = leader, partitions = specs.len(), "fetch");
-            self.fetches.busy.insert(leader);
-            let source = self.source.clone();
-            self.fetches.tasks.spawn(
-                async move {
-                    let result = fetch_from(&source, leader, &specs, options).await;
-                    Fetched {
-                        leader,
-                        reserved,
-                        keys,
-                        result,
-                    }
-                }
-                .instrument(span),
-            );
         }
+    }
+
+    /// Starts one fetch on a broker's connection number `lane`, holding what it may
+    /// bring from the budget; false when too little of the budget is left.
+    fn start_fetch(&mut self, leader: i32, lane: usize, specs: Vec<FetchSpec>, floor: u64) -> bool {
+        let left = self.budget.left();
+        if left < floor {
+            return false;
+        }
+        let mut options = self.fetch_options();
+        options.max_bytes = options.max_bytes.min(i32::try_from(left).unwrap_or(i32::MAX));
+        let reserved = options.max_bytes as u64;
+        self.budget.take(reserved);
+        let mut keys = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let key = (spec.topic.clone(), spec.partition);
+            if let Some(state) = self.partitions.get_mut(&key) {
+                state.fetching = true;
+                let asked = Asked {
+                    generation: state.generation,
+                    offset: state.fetch_position,
+                };
+                keys.push((key, asked));
+            }
+        }
+        // Spans are at debug level, so with export off and the usual log filter they
+        // cost a callsite check. Counts go out as i64: the OpenTelemetry layer exports
+        // unsigned ones as text.
+        let span = tracing::debug_span!(
+            "fetch",
+            flow = %self.cfg.name,
+            broker = leader,
+            lane = lane as i64,
+            partitions = specs.len() as i64,
+            bytes = tracing::field::Empty,
+        );
+        tracing::trace!(flow = %self.cfg.name, broker = leader, lane, partitions = specs.len(), "fetch");
+        self.fetches.busy.insert((leader, lane));
+        let source = self.source.clone();
+        self.fetches.tasks.spawn(
+            async move {
+                let result = fetch_from(&source, leader, lane, &specs, options).await;
+                Fetched {
+                    leader,
+                    lane,
+                    reserved,
+                    keys,
+                    result,
+                }
+            }
+            .instrument(span),
+        );
+        true
     }
 
     /// Handles one broker's answer: its partitions' data is forwarded, their errors
@@ -187,12 +214,13 @@ impl Flow {
     pub(super) async fn on_fetched(&mut self, fetched: Fetched) -> Result<(), MirrorError> {
         let Fetched {
             leader,
+            lane,
             reserved,
             keys,
             result,
         } = fetched;
         self.budget.give_back(reserved);
-        self.fetches.busy.remove(&leader);
+        self.fetches.busy.remove(&(leader, lane));
         let now = Instant::now();
         for (key, asked) in &keys {
             if let Some(state) = self
@@ -404,10 +432,11 @@ impl Flow {
 async fn fetch_from(
     source: &Arc<Cluster>,
     leader: i32,
+    lane: usize,
     specs: &[FetchSpec],
     options: FetchOptions,
 ) -> Result<FetchResponse, ClientError> {
-    let response = fetch_from_broker(source, leader, specs, &options).await?;
+    let response = fetch_from_broker(source, leader, lane, specs, &options).await?;
     let span = tracing::Span::current();
     if !span.is_disabled() {
         let records = response.topics.iter().flat_map(|t| &t.partitions);
