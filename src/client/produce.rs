@@ -5,7 +5,7 @@
 use kafka_protocol::messages::ApiKey;
 
 use super::{ClientError, Cluster, KafkaCode};
-use crate::net::{Connection, NetError};
+use crate::net::{Connection, NetError, PendingReply};
 use crate::wire::batch::PatchedBatch;
 use crate::wire::produce::{
     decode_produce_response, encode_produce_request, ProducePartition, ProducePartitionResponse, ProduceRequest,
@@ -19,6 +19,47 @@ pub const ACKS_ALL: i16 = -1;
 /// remembers the last five batches of each producer to recognise retries.
 pub const MAX_IN_FLIGHT: usize = 5;
 
+/// One batch's produce request, written to the connection; its answer comes later.
+pub struct Sent<'a> {
+    reply: PendingReply<'a>,
+    version: i16,
+}
+
+/// Writes one batch's produce request without waiting for its answer: a partition's
+/// requests then follow each other on the connection, in order.
+pub async fn send<'a>(
+    conn: &'a Connection,
+    topic: &str,
+    partition: i32,
+    batch: &PatchedBatch,
+    timeout_ms: i32,
+) -> Result<Sent<'a>, NetError> {
+    let version = conn.pick_version(ApiKey::Produce, (MIN_VERSION, MAX_VERSION))?;
+    let id = conn.next_correlation_id();
+    let request = ProduceRequest {
+        transactional_id: None,
+        acks: ACKS_ALL,
+        timeout_ms,
+        partition: ProducePartition {
+            topic,
+            partition,
+            batches: std::slice::from_ref(batch),
+        },
+    };
+    let parts = encode_produce_request(&request, version, id, conn.client_id()).map_err(|e| conn.wire_error(e))?;
+    let reply = conn.submit(parts, id, "Produce").await?;
+    Ok(Sent { reply, version })
+}
+
+impl Sent<'_> {
+    /// The partition's answer to the request.
+    pub async fn answer(self, topic: &str, partition: i32) -> Result<ProducePartitionResponse, NetError> {
+        let conn = self.reply.connection();
+        let frame = self.reply.wait().await?;
+        answer_for(conn, &frame, self.version, topic, partition)
+    }
+}
+
 /// Produces each batch in its own request, all written before any answer is awaited;
 /// returns one answer per batch, in order.
 pub async fn produce_pipelined(
@@ -28,29 +69,13 @@ pub async fn produce_pipelined(
     batches: &[PatchedBatch],
     timeout_ms: i32,
 ) -> Result<Vec<Result<ProducePartitionResponse, NetError>>, NetError> {
-    let version = conn.pick_version(ApiKey::Produce, (MIN_VERSION, MAX_VERSION))?;
-    let mut pending = Vec::with_capacity(batches.len());
+    let mut sent = Vec::with_capacity(batches.len());
     for batch in batches {
-        let id = conn.next_correlation_id();
-        let request = ProduceRequest {
-            transactional_id: None,
-            acks: ACKS_ALL,
-            timeout_ms,
-            partition: ProducePartition {
-                topic,
-                partition,
-                batches: std::slice::from_ref(batch),
-            },
-        };
-        let parts = encode_produce_request(&request, version, id, conn.client_id()).map_err(|e| conn.wire_error(e))?;
-        pending.push(conn.submit(parts, id, "Produce").await?);
+        sent.push(send(conn, topic, partition, batch, timeout_ms).await?);
     }
-    let mut answers = Vec::with_capacity(pending.len());
-    for reply in pending {
-        answers.push(match reply.wait().await {
-            Ok(frame) => answer_for(conn, &frame, version, topic, partition),
-            Err(e) => Err(e),
-        });
+    let mut answers = Vec::with_capacity(sent.len());
+    for s in sent {
+        answers.push(s.answer(topic, partition).await);
     }
     Ok(answers)
 }

@@ -3,6 +3,7 @@
 //! and sequence, produced with acks=all, retried with the same sequences so that the
 //! target drops duplicates of strait's own retries.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::client::error::{
     CORRUPT_MESSAGE, DUPLICATE_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER,
     UNKNOWN_PRODUCER_ID,
 };
-use crate::client::produce::{produce_pipelined, MAX_IN_FLIGHT};
+use crate::client::produce::{send, MAX_IN_FLIGHT};
 use crate::client::producer_id::ProducerIdentity;
 use crate::client::{ClientError, Cluster, KafkaCode};
 use crate::mirror::retry::{Backoff, LogThrottle};
@@ -119,7 +120,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A produce failure that repeats is logged at most once per this interval.
 const LOG_EVERY: Duration = Duration::from_secs(30);
 
-/// Why a window of produce requests stopped short.
+/// Why a partition's produce requests stopped short.
 enum Stop {
     Retry(String),
     Fail(ForwardError),
@@ -151,8 +152,10 @@ fn classify_client(e: ClientError) -> Stop {
     }
 }
 
-/// Sends up to `MAX_IN_FLIGHT` batches pipelined; returns how many the target
-/// acknowledged, in order, and why it stopped if not all.
+/// Sends the batches in order to the partition's leader, keeping up to `MAX_IN_FLIGHT`
+/// requests out: each answer lets the next request go, so over a long path the
+/// partition's pipeline stays full instead of draining every five batches. Returns how
+/// many the target acknowledged, in order, and why it stopped if not all.
 #[tracing::instrument(
     level = "debug",
     name = "produce",
@@ -160,16 +163,16 @@ fn classify_client(e: ClientError) -> Stop {
     fields(
         topic = %topic,
         partition = partition,
-        batches = window.len() as i64,
-        bytes = window.iter().map(|b| b.len() as i64).sum::<i64>(),
+        batches = batches.len() as i64,
+        bytes = batches.iter().map(|b| b.len() as i64).sum::<i64>(),
         broker = tracing::field::Empty,
     )
 )]
-async fn send_window(
+async fn send_in_order(
     target: &Cluster,
     topic: &str,
     partition: i32,
-    window: &[PatchedBatch],
+    batches: &[PatchedBatch],
     timeout_ms: i32,
 ) -> (usize, Option<Stop>) {
     let conn = match async {
@@ -182,18 +185,32 @@ async fn send_window(
         Ok(c) => c,
         Err(e) => return (0, Some(classify_client(e))),
     };
-    let answers = match produce_pipelined(&conn, topic, partition, window, timeout_ms).await {
-        Ok(a) => a,
-        Err(e) => return (0, Some(classify_client(target.net_error(e)))),
-    };
-    for (i, answer) in answers.into_iter().enumerate() {
-        match answer {
-            Ok(r) if r.error_code == 0 || r.error_code == DUPLICATE_SEQUENCE_NUMBER => {}
-            Ok(r) => return (i, Some(classify_code(topic, partition, r.error_code, r.error_message))),
-            Err(e) => return (i, Some(classify_client(target.net_error(e)))),
+    let mut out = VecDeque::with_capacity(MAX_IN_FLIGHT);
+    let (mut sent, mut acked) = (0, 0);
+    loop {
+        while out.len() < MAX_IN_FLIGHT && sent < batches.len() {
+            match send(&conn, topic, partition, &batches[sent], timeout_ms).await {
+                Ok(request) => out.push_back(request),
+                Err(e) => return (acked, Some(classify_client(target.net_error(e)))),
+            }
+            sent += 1;
+        }
+        // Requests still out when this returns early are answered to no one; the retry
+        // sends them again with the same sequences, which the target recognises.
+        let Some(oldest) = out.pop_front() else {
+            return (acked, None);
+        };
+        match oldest.answer(topic, partition).await {
+            Ok(r) if r.error_code == 0 || r.error_code == DUPLICATE_SEQUENCE_NUMBER => acked += 1,
+            Ok(r) => {
+                return (
+                    acked,
+                    Some(classify_code(topic, partition, r.error_code, r.error_message)),
+                )
+            }
+            Err(e) => return (acked, Some(classify_client(target.net_error(e)))),
         }
     }
-    (window.len(), None)
 }
 
 /// Produces one partition's batches in order, retrying retriable failures with the same
@@ -211,8 +228,7 @@ pub async fn produce_acked(
     let mut backoff = Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
     let mut throttle = LogThrottle::new(LOG_EVERY);
     while done < batches.len() {
-        let window = &batches[done..batches.len().min(done + MAX_IN_FLIGHT)];
-        let (acked, stop) = send_window(&target, topic, partition, window, timeout_ms).await;
+        let (acked, stop) = send_in_order(&target, topic, partition, &batches[done..], timeout_ms).await;
         done += acked;
         let problem = match stop {
             None => {

@@ -288,7 +288,12 @@ pub struct PendingReply<'a> {
     api: &'static str,
 }
 
-impl PendingReply<'_> {
+impl<'a> PendingReply<'a> {
+    /// The connection the request went out on.
+    pub fn connection(&self) -> &'a Connection {
+        self.conn
+    }
+
     /// The response frame, or the error that ended the connection; a request without an
     /// answer within the timeout poisons the connection, since a late answer may follow.
     pub async fn wait(self) -> Result<Bytes, NetError> {

@@ -115,9 +115,9 @@ impl Flow {
     }
 
     /// Starts a fetch for every broker that has none under way, with its partitions that
-    /// are not backing off and have little queued. Each fetch asks for at most what is
-    /// left of the in-flight bound, and none starts while less than one partition's
-    /// worth is left, or the whole bound when it is smaller (back-pressure).
+    /// are not backing off and have little queued. Each fetch asks for what is left of
+    /// the in-flight bound, but at least one partition's worth, and none starts while
+    /// less than that is left, or the whole bound when it is smaller (back-pressure).
     pub(super) fn start_fetches(&mut self) {
         let cfg = &self.cfg;
         let floor =
@@ -145,26 +145,39 @@ impl Flow {
             }
         }
         for (leader, specs) in by_leader {
-            // The broker's partitions shared out over its free lanes, in runs.
-            let free = self.fetches.free_lanes(leader, lanes);
+            // The broker's partitions shared out in runs over as many of its free lanes
+            // as the budget can fill, so that none is left out when it cannot fill all.
+            let mut free = self.fetches.free_lanes(leader, lanes);
+            free.truncate((self.budget.left() / floor).max(1) as usize);
             let per_lane = specs.len().div_ceil(free.len());
-            for (lane, share) in free.into_iter().zip(specs.chunks(per_lane)) {
-                if !self.start_fetch(leader, lane, share.to_vec(), floor) {
+            let bytes_each = self.budget.left() / free.len() as u64;
+            for (lane, run) in free.into_iter().zip(specs.chunks(per_lane)) {
+                if !self.start_fetch(leader, lane, run.to_vec(), bytes_each, floor) {
                     return;
                 }
             }
         }
     }
 
-    /// Starts one fetch on a broker's connection number `lane`, holding what it may
-    /// bring from the budget; false when too little of the budget is left.
-    fn start_fetch(&mut self, leader: i32, lane: usize, specs: Vec<FetchSpec>, floor: u64) -> bool {
-        let left = self.budget.left();
-        if left < floor {
+    /// Starts one fetch on a broker's connection number `lane` for up to `bytes`,
+    /// holding that much of the budget until it answers; false when less than `floor`
+    /// is left.
+    fn start_fetch(&mut self, leader: i32, lane: usize, specs: Vec<FetchSpec>, bytes: u64, floor: u64) -> bool {
+        if self.budget.left() < floor {
             return false;
         }
+        // Never below one partition's worth: a broker may answer a smaller fetch with
+        // nothing past its first partition (librdkafka's mock cluster does).
+        // Nor above what its partitions can bring: an idle fetch waits at the broker
+        // holding what it reserved, which other brokers' fetches may need.
         let mut options = self.fetch_options();
-        options.max_bytes = options.max_bytes.min(i32::try_from(left).unwrap_or(i32::MAX));
+        let least = options.partition_max_bytes.min(options.max_bytes);
+        let most = i64::from(options.partition_max_bytes).saturating_mul(specs.len() as i64);
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX).min(most);
+        options.max_bytes = options
+            .max_bytes
+            .min(i32::try_from(bytes).unwrap_or(i32::MAX))
+            .max(least);
         let reserved = options.max_bytes as u64;
         self.budget.take(reserved);
         let mut keys = Vec::with_capacity(specs.len());
