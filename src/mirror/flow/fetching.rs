@@ -67,6 +67,8 @@ pub(super) struct Fetches {
     busy: HashSet<(i32, usize)>,
     retry: HashMap<i32, (Backoff, Instant)>,
     throttle: HashMap<i32, LogThrottle>,
+    /// Counts fetches, to turn the order of their partitions.
+    turn: usize,
 }
 
 impl Fetches {
@@ -144,7 +146,13 @@ impl Flow {
                 None => self.refresh.want(),
             }
         }
-        for (leader, specs) in by_leader {
+        for (leader, mut specs) in by_leader {
+            // A broker fills a fetch's max_bytes partition by partition in the order
+            // asked, and answers the rest with nothing: the order turns every fetch so
+            // that no partition is always last.
+            self.fetches.turn = self.fetches.turn.wrapping_add(1);
+            let turn = self.fetches.turn % specs.len();
+            specs.rotate_left(turn);
             // The broker's partitions shared out in runs over as many of its free lanes
             // as the budget can fill, so that none is left out when it cannot fill all.
             let mut free = self.fetches.free_lanes(leader, lanes);
