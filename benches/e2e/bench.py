@@ -909,14 +909,16 @@ def dims_report(args, rows, idle_rows):
             "connection at that much per one-way delay."]
     lines += ["", "Where the CPU went during each copy (CPU s, from /proc; the relay and proxies from their start, "
               "a moment before the copy's):", "",
-              "| source RTT ms | target RTT ms | partitions | contender | seeding MB/s | replicator | source mock | "
-              "target mock | delay relay | proxy (source) | proxy (target) |",
-              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| source RTT ms | target RTT ms | partitions | contender | seeding MB/s | source batch, records / KiB | "
+              "replicator | source mock | target mock | delay relay | proxy (source) | proxy (target) |",
+              "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "broker_cpu" in r:
             relay, psrc, pdst = r.get("path_cpu") or (None, None, None)
+            b = r.get("seed_batch") or {}
+            batch = f"{b['batchcnt']:.0f} / {b['batchsize'] / 1024:.0f}" if "batchcnt" in b and "batchsize" in b else "—"
             lines.append(f"| {r['delays'][0]} | {r['delays'][1]} | {r['parts']} | {r['contender']} | {r['seed_mbps']:.1f} | "
-                         f"{fmt(r.get('cpu'), '.2f')} | {r['broker_cpu'][0]:.2f} | {r['broker_cpu'][1]:.2f} | "
+                         f"{batch} | {fmt(r.get('cpu'), '.2f')} | {r['broker_cpu'][0]:.2f} | {r['broker_cpu'][1]:.2f} | "
                          f"{fmt(relay, '.2f')} | {fmt(psrc, '.2f')} | {fmt(pdst, '.2f')} |")
     if idle_rows:
         lines += ["", f"Idle: {args.idle_partitions} partitions with no traffic, same path at no delay; CPU over "
