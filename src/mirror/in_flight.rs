@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use super::budget::Budget;
+use super::budget::Charge;
 use super::forward::{produce_acked, stamp_all, stamping_is_light, ForwardError, ForwardSettings};
 use super::metrics::ForwardStats;
 use super::stampers;
@@ -35,6 +35,9 @@ pub struct Outgoing {
     pub stats: ForwardStats,
     /// The forward's span: its produce requests are its children.
     pub span: tracing::Span,
+    /// The charges of the fetch answers the batches came in: given back when the
+    /// forward ends, however it ends.
+    pub charges: Vec<Arc<Charge>>,
 }
 
 /// What a finished forward reports.
@@ -48,23 +51,12 @@ pub struct Forwarded {
     pub result: Result<(), ForwardError>,
 }
 
+#[derive(Default)]
 pub struct InFlight {
     tasks: JoinSet<Forwarded>,
-    /// Source bytes of the forwards under way, counted in `budget` too.
-    bytes: u64,
-    /// The flow's; it outlives this set, which gives back what it took when dropped.
-    budget: Budget,
 }
 
 impl InFlight {
-    pub fn new(budget: Budget) -> InFlight {
-        InFlight {
-            tasks: JoinSet::new(),
-            bytes: 0,
-            budget,
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
@@ -73,11 +65,10 @@ impl InFlight {
     /// is CPU work that several partitions then share across cores), then produces them;
     /// `retries` counts the retriable failures met on the way.
     pub fn start(&mut self, target: Arc<Cluster>, o: Outgoing, retries: Counter) {
-        self.bytes += o.stats.bytes;
-        self.budget.take(o.stats.bytes);
         let span = o.span.clone();
         let fail = crate::panic_switch::reached("forward");
         let forward = async move {
+            let _charges = o.charges;
             assert!(!fail, "STRAIT_TEST_PANIC reached a forward");
             let (batches, settings, producer, sequence) = (o.batches, o.settings, o.producer, o.sequence);
             let stamped = if stamping_is_light(&batches, &settings) {
@@ -124,20 +115,11 @@ impl InFlight {
         while let Some(joined) = self.tasks.try_join_next() {
             done.push(joined.map_err(|e| e.to_string())?);
         }
-        let finished: u64 = done.iter().map(|f| f.stats.bytes).sum();
-        self.bytes -= finished;
-        self.budget.give_back(finished);
         Ok(done)
     }
 
     /// Stops every forward; what they did not finish is fetched again after a restart.
     pub fn abandon(&mut self) {
         self.tasks.abort_all();
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.budget.give_back(self.bytes);
     }
 }

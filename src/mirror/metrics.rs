@@ -124,7 +124,7 @@ impl MirrorMetrics {
         r.register("errors", "Errors met by the flow, by kind", self.errors.clone());
         r.register(
             "in_flight_bytes",
-            "Bytes fetched and being produced to the target",
+            "Bytes of fetch answers held until the target acknowledges them: queued or being produced",
             self.in_flight_bytes.clone(),
         );
         r.register(

@@ -221,7 +221,7 @@ impl Flow {
         for p in new {
             let key = (source_topic.to_owned(), p);
             let handles = PartitionHandles::new(&self.metrics, &self.labels(&key));
-            let mut state = PartitionState::new(target_topic, topic_id, -1, handles, self.budget.clone());
+            let mut state = PartitionState::new(target_topic, topic_id, -1, handles);
             match committed.get(&(target_topic.to_owned(), p)) {
                 Some(offset) => {
                     tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");

@@ -18,7 +18,9 @@ use crate::client::error::OFFSET_OUT_OF_RANGE;
 use crate::client::fetch::{fetch_from_broker, FetchOptions, FetchSpec};
 use crate::client::offsets::{list_offset, EARLIEST, LATEST};
 use crate::client::{ClientError, Cluster, KafkaCode};
+use crate::mirror::budget::Charge;
 use crate::mirror::in_flight::Key;
+use crate::mirror::queued::Taken;
 use crate::mirror::metrics::kind;
 use crate::mirror::retry::{Backoff, LogThrottle};
 use crate::mirror::select::select;
@@ -187,7 +189,7 @@ impl Flow {
             .min(i32::try_from(bytes).unwrap_or(i32::MAX))
             .max(least);
         let reserved = options.max_bytes as u64;
-        self.budget.take(reserved);
+        self.budget.reserve(reserved);
         let mut keys = Vec::with_capacity(specs.len());
         for spec in &specs {
             let key = (spec.topic.clone(), spec.partition);
@@ -240,7 +242,7 @@ impl Flow {
             keys,
             result,
         } = fetched;
-        self.budget.give_back(reserved);
+        self.budget.unreserve(reserved);
         self.fetches.busy.remove(&(leader, lane));
         let now = Instant::now();
         for (key, asked) in &keys {
@@ -282,6 +284,8 @@ impl Flow {
             .map(|p| p.records.len())
             .sum();
         tracing::debug!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), bytes, "fetched");
+        // What this answer brought stays in memory until its last batch is acknowledged.
+        let charge = Charge::new(&self.budget, bytes as u64);
         // Only what was asked, once each, for the same life of the partition and the offset
         // it is still at.
         let mut asked: HashMap<Key, Asked> = keys.into_iter().collect();
@@ -301,7 +305,7 @@ impl Flow {
                     continue;
                 }
                 had_data |= !p.records.is_empty();
-                self.on_partition(key, p).await?;
+                self.on_partition(key, p, &charge).await?;
             }
         }
         // A forward that finishes makes its partition fetchable again and sets this too
@@ -311,7 +315,7 @@ impl Flow {
         Ok(())
     }
 
-    async fn on_partition(&mut self, key: Key, p: FetchPartition) -> Result<(), MirrorError> {
+    async fn on_partition(&mut self, key: Key, p: FetchPartition, charge: &Arc<Charge>) -> Result<(), MirrorError> {
         // Dropped or stopped while this fetch was under way: its data is not wanted.
         if !self.partitions.get(&key).is_some_and(|s| s.stopped.is_none()) || !self.usable(&key, &p).await? {
             return Ok(());
@@ -332,9 +336,10 @@ impl Flow {
         if state.in_flight || !state.queued.is_empty() {
             // Behind the forward under way, in order; also when nothing is to forward,
             // as that progress must not be acknowledged before the data ahead of it.
-            state.queued.push(next, batches);
+            state.queued.push(next, batches, charge);
         } else {
-            self.forward_or_acknowledge(key, next, batches);
+            let charges = vec![charge.clone()];
+            self.forward_or_acknowledge(key, Taken { next, batches, charges });
         }
         Ok(())
     }

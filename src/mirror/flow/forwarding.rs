@@ -5,27 +5,28 @@
 use crate::client::producer_id::init_producer_id;
 use crate::mirror::forward::ForwardError;
 use crate::mirror::in_flight::{Forwarded, Key, Outgoing};
+use crate::mirror::queued::Taken;
 use crate::mirror::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats};
 use crate::mirror::MirrorError;
-use crate::wire::batch::Batch;
 
 use super::{Flow, SHUTDOWN_GRACE};
 
 impl Flow {
     /// Starts forwarding decided batches; with none to forward (control batches,
     /// aborted data), acknowledges their progress as it is.
-    pub(super) fn forward_or_acknowledge(&mut self, key: Key, next: i64, batches: Vec<Batch>) {
-        if !batches.is_empty() {
-            return self.start_forward(key, next, batches);
+    pub(super) fn forward_or_acknowledge(&mut self, key: Key, decided: Taken) {
+        if !decided.batches.is_empty() {
+            return self.start_forward(key, decided);
         }
         if let Some(state) = self.partitions.get_mut(&key) {
-            state.acked = next;
+            state.acked = decided.next;
         }
-        self.uncommitted.push((key, next));
+        self.uncommitted.push((key, decided.next));
     }
 
     /// Starts stamping a partition's batches with the flow's producer and producing them.
-    pub(super) fn start_forward(&mut self, key: Key, next: i64, batches: Vec<Batch>) {
+    pub(super) fn start_forward(&mut self, key: Key, decided: Taken) {
+        let Taken { next, batches, charges } = decided;
         let Some(state) = self.partitions.get_mut(&key) else {
             return;
         };
@@ -52,6 +53,7 @@ impl Flow {
             producer: self.producer,
             settings: self.settings,
             span,
+            charges,
         };
         let retries = self.metrics.errors.get_or_create(&ErrorLabels {
             flow: self.cfg.name.clone(),
@@ -124,8 +126,8 @@ impl Flow {
                 let queued = state.queued.take();
                 tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, records = stats.records, bytes = stats.bytes, next, "forwarded: the target acknowledged");
                 self.uncommitted.push((key.clone(), next));
-                if let Some((next, batches)) = queued {
-                    self.forward_or_acknowledge(key, next, batches);
+                if let Some(decided) = queued {
+                    self.forward_or_acknowledge(key, decided);
                 }
                 return Ok(None);
             }

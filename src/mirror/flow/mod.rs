@@ -87,13 +87,7 @@ struct PartitionState {
 }
 
 impl PartitionState {
-    fn new(
-        target_topic: &str,
-        topic_id: u128,
-        position: i64,
-        metrics: PartitionHandles,
-        budget: Budget,
-    ) -> PartitionState {
+    fn new(target_topic: &str, topic_id: u128, position: i64, metrics: PartitionHandles) -> PartitionState {
         static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = Instant::now();
         PartitionState {
@@ -106,7 +100,7 @@ impl PartitionState {
             fetch_position: position,
             sequence: 0,
             held: Held::default(),
-            queued: Queued::new(budget),
+            queued: Queued::default(),
             in_flight: false,
             fetching: false,
             starting: false,
@@ -362,7 +356,7 @@ impl Flow {
             partitions: BTreeMap::new(),
             producer,
             settings,
-            forwards: InFlight::new(budget.clone()),
+            forwards: InFlight::default(),
             budget,
             metrics,
             started: false,
