@@ -5,8 +5,8 @@
 use crate::client::producer_id::init_producer_id;
 use crate::mirror::forward::ForwardError;
 use crate::mirror::in_flight::{Forwarded, Key, Outgoing};
-use crate::mirror::queued::Taken;
 use crate::mirror::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats};
+use crate::mirror::queued::Taken;
 use crate::mirror::MirrorError;
 
 use super::{Flow, SHUTDOWN_GRACE};

@@ -365,7 +365,9 @@ impl Flow {
             committed_at: Instant::now(),
             commits: Commits::default(),
         };
-        flow.discover(&meta).await?;
+        let warm = warm_up(flow.target.clone());
+        let (discovered, ()) = tokio::join!(flow.discover(&meta), warm);
+        discovered?;
         flow.started = true;
         tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.partitions.len(), "flow started");
         Ok(flow)
@@ -377,6 +379,27 @@ impl Flow {
             topic: key.0.clone(),
             partition: key.1,
             source,
+        }
+    }
+}
+
+/// Dials every target broker at once while the flow discovers its topics, so that the
+/// first forwards do not each wait for a dial and its ApiVersions round trip in turn:
+/// at distance, that is seconds before the first byte is copied.
+async fn warm_up(target: Arc<Cluster>) {
+    // No topics asked: only the brokers, however large the target cluster.
+    if let Err(e) = target.refresh(Some(&[])).await {
+        tracing::debug!(cluster = target.name(), error = %e, "cannot read the target's brokers yet");
+        return;
+    }
+    let mut dials = JoinSet::new();
+    for node in target.metadata().brokers.keys().copied() {
+        let target = target.clone();
+        dials.spawn(async move { (node, target.broker(node).await.err()) });
+    }
+    while let Some(dialled) = dials.join_next().await {
+        if let Ok((node, Some(e))) = dialled {
+            tracing::debug!(cluster = target.name(), node, error = %e, "cannot dial a target broker yet");
         }
     }
 }
