@@ -30,7 +30,7 @@ use crate::wire::batch::Batch;
 use crate::wire::fetch::{FetchPartition, FetchResponse};
 use crate::wire::WireError;
 
-use super::Flow;
+use super::{Flow, PartitionState};
 
 /// How long brokers may hold a fetch while the flow is catching up.
 const CATCH_UP_WAIT_MS: i32 = 10;
@@ -244,23 +244,37 @@ impl Flow {
         } = fetched;
         self.budget.unreserve(reserved);
         self.fetches.busy.remove(&(leader, lane));
-        let now = Instant::now();
-        for (key, asked) in &keys {
-            if let Some(state) = self
-                .partitions
-                .get_mut(key)
-                .filter(|s| s.generation == asked.generation)
-            {
-                state.fetching = false;
-                state.fetched = now;
-            }
-        }
         let response = match result {
             Ok(response) => {
                 self.fetches.retry.remove(&leader);
                 response
             }
-            Err(e) if e.is_retriable() => {
+            Err(e) => {
+                let now = Instant::now();
+                for (key, asked) in &keys {
+                    self.fetch_answered(key, asked, now);
+                }
+                return self.on_fetch_failed(leader, keys.len(), e);
+            }
+        };
+        self.on_answer(leader, keys, response).await
+    }
+
+    /// Marks a partition's fetch as answered, if the partition is still in the life it
+    /// was asked for; returns its state then.
+    fn fetch_answered(&mut self, key: &Key, asked: &Asked, now: Instant) -> Option<&mut PartitionState> {
+        let state = self
+            .partitions
+            .get_mut(key)
+            .filter(|s| s.generation == asked.generation)?;
+        state.fetching = false;
+        state.fetched = now;
+        Some(state)
+    }
+
+    fn on_fetch_failed(&mut self, leader: i32, partitions: usize, e: ClientError) -> Result<(), MirrorError> {
+        match e {
+            e if e.is_retriable() => {
                 self.metrics.error(&self.cfg.name, kind::FETCH);
                 self.health.errors += 1;
                 let pause = self.fetches.back_off(leader);
@@ -270,13 +284,25 @@ impl Flow {
                     .entry(leader)
                     .or_insert_with(|| LogThrottle::new(LOG_EVERY));
                 if let Some(suppressed) = throttle.allow() {
-                    tracing::warn!(flow = %self.cfg.name, broker = leader, partitions = keys.len(), error = %e, retry_in = ?pause, suppressed, "fetch failed; this broker's partitions retry after a metadata refresh, the others go on");
+                    tracing::warn!(flow = %self.cfg.name, broker = leader, partitions, error = %e, retry_in = ?pause, suppressed, "fetch failed; this broker's partitions retry after a metadata refresh, the others go on");
                 }
                 self.refresh.want();
-                return Ok(());
+                Ok(())
             }
-            Err(e) => return Err(self.err(e)),
-        };
+            e => Err(self.err(e)),
+        }
+    }
+
+    /// Handles a broker's answer, partition by partition. Most partitions of a flow
+    /// that keeps up answer with nothing new: they only note their high watermark,
+    /// with one lookup, since an idle flow of thousands of partitions does this for
+    /// each of them several times a second.
+    async fn on_answer(
+        &mut self,
+        leader: i32,
+        keys: Vec<(Key, Asked)>,
+        response: FetchResponse,
+    ) -> Result<(), MirrorError> {
         let bytes: usize = response
             .topics
             .iter()
@@ -290,6 +316,7 @@ impl Flow {
         // it is still at.
         let mut asked: HashMap<Key, Asked> = keys.into_iter().collect();
         let mut had_data = false;
+        let now = Instant::now();
         for topic in response.topics {
             for p in topic.partitions {
                 let key = (topic.name.clone(), p.partition);
@@ -297,16 +324,23 @@ impl Flow {
                     tracing::debug!(flow = %self.cfg.name, topic = %key.0, partition = key.1, "fetch answer for a partition not asked for; ignored");
                     continue;
                 };
-                let now = self.partitions.get(&key).map(|s| Asked {
-                    generation: s.generation,
-                    offset: s.fetch_position,
-                });
-                if now != Some(was) {
+                let Some(state) = self.fetch_answered(&key, &was, now) else {
+                    continue;
+                };
+                if state.fetch_position != was.offset {
+                    continue;
+                }
+                if p.error_code == 0 && p.records.is_empty() {
+                    state.answered_ok(p.high_watermark, now);
                     continue;
                 }
                 had_data |= !p.records.is_empty();
                 self.on_partition(key, p, &charge).await?;
             }
+        }
+        // Asked and left out of the answer: asked again next time.
+        for (key, was) in asked {
+            self.fetch_answered(&key, &was, now);
         }
         // A forward that finishes makes its partition fetchable again and sets this too
         // (see `on_forwarded`); forwards merely under way do not, or one stuck target
@@ -349,10 +383,7 @@ impl Flow {
         let code = KafkaCode(p.error_code);
         if p.error_code == 0 {
             let state = self.partitions.get_mut(key).expect("checked by the caller");
-            state.high_watermark = p.high_watermark;
-            state.answered = Instant::now();
-            state.retry = None;
-            state.metrics.lag.set(state.lag());
+            state.answered_ok(p.high_watermark, Instant::now());
             return Ok(true);
         }
         self.metrics.error(&self.cfg.name, kind::FETCH_PARTITION);

@@ -130,6 +130,14 @@ impl PartitionState {
         self.queued.clear();
     }
 
+    /// Its leader answered it without an error, with this high watermark.
+    fn answered_ok(&mut self, high_watermark: i64, now: Instant) {
+        self.high_watermark = high_watermark;
+        self.answered = now;
+        self.retry = None;
+        self.metrics.lag.set(self.lag());
+    }
+
     fn lag(&self) -> i64 {
         if self.high_watermark < 0 {
             return 0;
