@@ -130,9 +130,14 @@ impl Flow {
             return;
         }
         let meta = self.source.metadata();
+        let lanes = self.cfg.fetch_connections_per_broker.max(1);
+        // Every connection busy (an idle flow's fetches waiting at their brokers): no
+        // fetch can start, and the partitions need no look.
+        if !meta.brokers.is_empty() && self.fetches.busy.len() >= meta.brokers.len() * lanes {
+            return;
+        }
         let now = Instant::now();
         let lookahead = self.cfg.partition_max_bytes.max(1) as u64;
-        let lanes = self.cfg.fetch_connections_per_broker.max(1);
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
         let fetchable = self.partitions.iter().filter(|(_, s)| s.fetchable(now, lookahead));
         for ((topic, partition), state) in fetchable {
