@@ -1,6 +1,7 @@
 //! One flow: discovers the topics to copy, makes sure the target has them, and moves
 //! data until told to stop. Each source broker is fetched on its own, one request in
-//! flight per broker, so a slow or silent broker holds back only its own partitions;
+//! flight per connection to it, so a slow or silent broker holds back only its own
+//! partitions;
 //! what a fetch brings is forwarded at once, and a forward outlives the fetch that
 //! started it, so one stuck target partition stalls nothing else either; a partition
 //! is fetched again while its forward is under way, so at distance fetching and
