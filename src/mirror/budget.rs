@@ -78,6 +78,12 @@ impl Charge {
     }
 }
 
+impl Charge {
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 impl Drop for Charge {
     fn drop(&mut self) {
         self.budget.give_back(self.bytes);

@@ -32,6 +32,11 @@ impl Queued {
         self.bytes
     }
 
+    /// Bytes of the fetch answers the queue keeps alive.
+    pub fn charged(&self) -> u64 {
+        self.charges.iter().map(|c| c.bytes()).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.next.is_none()
     }
@@ -83,6 +88,7 @@ mod tests {
         queued.push(5, Vec::new(), &second);
         drop((first, second));
         assert_eq!(budget.used(), 150, "the queue holds both answers");
+        assert_eq!(queued.charged(), 150);
         let taken = queued.take().unwrap();
         assert_eq!((taken.next, taken.batches.len(), taken.charges.len()), (5, 3, 2));
         assert_eq!(queued.bytes(), 0);

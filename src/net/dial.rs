@@ -81,23 +81,28 @@ pub async fn open(addr: &str, tls: Option<&TlsSettings>, buffers: SocketBuffers)
 async fn connect(addr: &str, buffers: SocketBuffers) -> std::io::Result<TcpStream> {
     let mut last = None;
     for ip in tokio::net::lookup_host(addr).await? {
-        let socket = if ip.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        if let Some(size) = buffers.send {
-            socket.set_send_buffer_size(size)?;
-        }
-        if let Some(size) = buffers.receive {
-            socket.set_recv_buffer_size(size)?;
-        }
-        match socket.connect(ip).await {
+        // A family this host lacks, or a size refused, fails this address only.
+        match connect_one(ip, buffers).await {
             Ok(tcp) => return Ok(tcp),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")))
+}
+
+async fn connect_one(ip: std::net::SocketAddr, buffers: SocketBuffers) -> std::io::Result<TcpStream> {
+    let socket = if ip.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(size) = buffers.send {
+        socket.set_send_buffer_size(size)?;
+    }
+    if let Some(size) = buffers.receive {
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket.connect(ip).await
 }
 
 #[cfg(test)]

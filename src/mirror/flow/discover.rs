@@ -61,6 +61,9 @@ impl Flow {
                 .range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
                 .map(|(k, _)| k.clone())
                 .collect();
+            // Progress acknowledged for the old life and not committed yet would be
+            // committed under the new one's topic id.
+            self.uncommitted.retain(|(k, _)| !keys.contains(k));
             for key in &keys {
                 self.partitions.remove(key);
                 self.starts.forget(key);

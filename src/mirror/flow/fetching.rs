@@ -133,13 +133,23 @@ impl Flow {
         let lanes = self.cfg.fetch_connections_per_broker.max(1);
         // Every connection busy (an idle flow's fetches waiting at their brokers): no
         // fetch can start, and the partitions need no look.
-        if !meta.brokers.is_empty() && self.fetches.busy.len() >= meta.brokers.len() * lanes {
+        let busy = self
+            .fetches
+            .busy
+            .iter()
+            .filter(|(node, _)| meta.brokers.contains_key(node))
+            .count();
+        if !meta.brokers.is_empty() && busy >= meta.brokers.len() * lanes {
             return;
         }
         let now = Instant::now();
         let lookahead = self.cfg.partition_max_bytes.max(1) as u64;
         let mut by_leader: HashMap<i32, Vec<FetchSpec>> = HashMap::new();
-        let fetchable = self.partitions.iter().filter(|(_, s)| s.fetchable(now, lookahead));
+        let keeps = self.cfg.fetch_max_bytes.max(1) as u64;
+        let fetchable = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.fetchable(now, lookahead, keeps));
         for ((topic, partition), state) in fetchable {
             match meta.leader(topic, *partition) {
                 Some(leader) if self.fetches.ready(leader, lanes, now) => {

@@ -147,9 +147,12 @@ impl PartitionState {
     }
 
     /// Whether it can be fetched now: also while its forward is under way, until
-    /// `lookahead` bytes wait behind it.
-    fn fetchable(&self, now: Instant, lookahead: u64) -> bool {
+    /// `lookahead` bytes wait behind it, or its queue keeps `keeps` bytes of fetch
+    /// answers alive (a partition whose forward is stuck must not hold the whole
+    /// in-flight bound with small slices of large answers).
+    fn fetchable(&self, now: Instant, lookahead: u64, keeps: u64) -> bool {
         self.queued.bytes() < lookahead
+            && self.queued.charged() < keeps
             && !self.fetching
             && !self.starting
             && self.stopped.is_none()
