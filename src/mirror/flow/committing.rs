@@ -50,14 +50,10 @@ impl Flow {
         self.committed_at = Instant::now();
         let (advanced, positions) = self.take_uncommitted();
         let (target, flow) = (self.target.clone(), self.cfg.name.clone());
-        let span = tracing::debug_span!("commit", flow = %flow, partitions = advanced.len() as i64);
-        self.commits.task.spawn(
-            async move {
-                let result = progress::commit(&target, &flow, &positions).await;
-                Committed { advanced, result }
-            }
-            .instrument(span),
-        );
+        self.commits.task.spawn(async move {
+            let result = send(&target, &flow, &positions).await;
+            Committed { advanced, result }
+        });
     }
 
     /// One entry per partition, its latest, with what the commit writes for it.
@@ -116,9 +112,7 @@ impl Flow {
         if self.uncommitted.is_empty() {
             return Ok(());
         }
-        let (advanced, positions) = self.take_uncommitted();
-        let result = commit_inline(&self.target, &self.cfg.name, &positions).await;
-        self.on_committed(Ok(Committed { advanced, result }))
+        self.commit_uncommitted().await
     }
 
     /// Sets one partition's progress now, after the commit under way (which may carry
@@ -128,13 +122,19 @@ impl Flow {
         self.settle_commit().await?;
         self.uncommitted.retain(|(k, _)| k != key);
         self.uncommitted.push((key.clone(), position));
+        self.commit_uncommitted().await
+    }
+
+    /// Commits what is acknowledged and waits for the answer.
+    async fn commit_uncommitted(&mut self) -> Result<(), MirrorError> {
         let (advanced, positions) = self.take_uncommitted();
-        let result = commit_inline(&self.target, &self.cfg.name, &positions).await;
+        let result = send(&self.target, &self.cfg.name, &positions).await;
         self.on_committed(Ok(Committed { advanced, result }))
     }
 }
 
-async fn commit_inline(
+/// One commit request, in its span.
+async fn send(
     target: &Arc<Cluster>,
     flow: &str,
     positions: &[crate::client::group_offsets::Position],
