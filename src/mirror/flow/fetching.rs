@@ -55,7 +55,7 @@ pub(super) struct Fetched {
 /// What a fetch asked of one partition: an answer is used only while the partition is
 /// in the same life and still wants data from the same offset. A forward that failed
 /// meanwhile rewound it, and the answer would leave a gap.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 pub(super) struct Asked {
     generation: u64,
     offset: i64,
@@ -176,8 +176,12 @@ impl Flow {
             free.truncate((self.budget.left() / floor).max(1) as usize);
             let per_lane = specs.len().div_ceil(free.len());
             let bytes_each = self.budget.left() / free.len() as u64;
-            for (lane, run) in free.into_iter().zip(specs.chunks(per_lane)) {
-                if !self.start_fetch(leader, lane, run.to_vec(), bytes_each, floor) {
+            for lane in free {
+                if specs.is_empty() {
+                    break;
+                }
+                let run: Vec<FetchSpec> = specs.drain(..per_lane.min(specs.len())).collect();
+                if !self.start_fetch(leader, lane, run, bytes_each, floor) {
                     return;
                 }
             }
