@@ -148,6 +148,15 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// Smallest encoding of a bytes field (an empty or null one).
+    pub fn min_bytes(&self) -> usize {
+        if self.flexible {
+            1
+        } else {
+            4
+        }
+    }
+
     /// Smallest encoding of a tagged-field section.
     pub fn min_tags(&self) -> usize {
         usize::from(self.flexible)
@@ -202,6 +211,20 @@ mod tests {
         assert_eq!(b.string().unwrap().as_deref(), Some("hi"));
         assert_eq!(b.string().unwrap(), None);
         assert_eq!(b.string().unwrap().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn bytes_in_both_encodings() {
+        let mut b = Body::new(&[0, 0, 0, 2, 7, 8, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], false, "t");
+        assert_eq!(b.bytes().unwrap(), [7, 8]);
+        assert!(b.bytes().unwrap().is_empty());
+        assert!(b.bytes().unwrap().is_empty());
+        assert_eq!(b.remaining(), 0);
+        let mut b = Body::new(&[3, 7, 8, 0, 1], true, "t");
+        assert_eq!(b.bytes().unwrap(), [7, 8]);
+        assert!(b.bytes().unwrap().is_empty());
+        assert!(b.bytes().unwrap().is_empty());
+        assert_eq!(b.remaining(), 0);
     }
 
     #[test]

@@ -13,13 +13,17 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod describe_configs;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod sync_group;
 
 #[cfg(test)]
 mod testing;
@@ -76,7 +80,7 @@ fn decode_counted<D: Decode>(body: &[u8], version: i16) -> Result<(D, usize), Wi
 }
 
 /// The api keys of every response decoded here.
-pub const API_KEYS: [ApiKey; 12] = [
+pub const API_KEYS: [ApiKey; 16] = [
     ApiKey::ApiVersions,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
@@ -89,6 +93,10 @@ pub const API_KEYS: [ApiKey; 12] = [
     ApiKey::FindCoordinator,
     ApiKey::OffsetCommit,
     ApiKey::OffsetFetch,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
 ];
 
 /// Decodes `body` as the response to `api_key` at `version` and drops the result: one
@@ -109,6 +117,10 @@ pub fn decode_by_key(api_key: i16, version: i16, body: &[u8]) -> Result<(), Wire
         FindCoordinator => decode::<find_coordinator::FindCoordinatorResponse>(body, version).map(drop),
         OffsetCommit => decode::<offset_commit::OffsetCommitResponse>(body, version).map(drop),
         OffsetFetch => decode::<offset_fetch::OffsetFetchResponse>(body, version).map(drop),
+        JoinGroup => decode::<join_group::JoinGroupResponse>(body, version).map(drop),
+        SyncGroup => decode::<sync_group::SyncGroupResponse>(body, version).map(drop),
+        Heartbeat => decode::<heartbeat::HeartbeatResponse>(body, version).map(drop),
+        LeaveGroup => decode::<leave_group::LeaveGroupResponse>(body, version).map(drop),
         _ => Err(WireError::UnknownApiKey(api_key)),
     }
 }
