@@ -49,6 +49,15 @@ pub struct MirrorArgs {
     /// Seconds between the flow's progress lines in the log; 0 turns them off.
     #[arg(long, env = "STRAIT_PROGRESS_LOG_SECS", default_value_t = 30)]
     pub progress_log_secs: u64,
+    /// This process's stable id in the flow's group (static membership): a restart
+    /// under the same id within the session timeout moves no partition. Every process
+    /// of a flow needs its own.
+    #[arg(long, env = "STRAIT_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Milliseconds the flow's group waits for a silent process before its partitions
+    /// move to the others.
+    #[arg(long, env = "STRAIT_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
     #[command(flatten)]
     pub metrics: super::run::MetricsArgs,
     #[command(flatten)]
@@ -70,6 +79,8 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
     m.start = parse_enum::<StartChoice>("start", &a.start)?;
     m.isolation = parse_enum::<IsolationChoice>("isolation", &a.isolation)?;
     m.heartbeat_interval_ms = a.heartbeat_interval_ms;
+    m.instance_id = a.instance_id.filter(|id| !id.is_empty());
+    m.session_timeout_ms = a.session_timeout_ms;
     let mut config = Config::default();
     config.clusters.insert(a.source_name, ClusterConfig::new(a.source));
     config.clusters.insert("target".into(), ClusterConfig::new(a.target));
@@ -82,6 +93,8 @@ pub fn to_config(a: MirrorArgs) -> anyhow::Result<Config> {
         ("mirror.rename", "--rename"),
         ("mirror.name", "--name"),
         ("mirror.topic_refresh_secs", "--topic-refresh-secs"),
+        ("mirror.instance_id", "--instance-id"),
+        ("mirror.session_timeout_ms", "--session-timeout-ms"),
         ("clusters.target.bootstrap", "--target"),
         ("metrics.listen", "--metrics"),
         ("tracing.otlp_endpoint", "--otlp-endpoint"),

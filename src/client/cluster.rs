@@ -2,6 +2,7 @@
 //! and leader lookup, every dial going through the address map.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use super::connections::Connections;
 use super::error::ClientError;
@@ -72,6 +73,18 @@ impl Cluster {
         };
         self.connections
             .get(&key, || Connection::connect(dial, self.options.clone()))
+            .await
+            .map_err(|e| self.net_error(e))
+    }
+
+    /// A connection of its own to a broker, outside the shared ones and with its own
+    /// request deadline: for requests a broker holds on purpose (a JoinGroup waits for a
+    /// whole rebalance), which would block everything queued behind them on a shared
+    /// connection and outlast the usual deadline. The caller owns and drops it.
+    pub async fn dedicated(&self, advertised: &str, request_timeout: Duration) -> Result<Connection, ClientError> {
+        let mut options = self.options.clone();
+        options.request_timeout = request_timeout;
+        Connection::connect(self.map.resolve(advertised), options)
             .await
             .map_err(|e| self.net_error(e))
     }

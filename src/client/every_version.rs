@@ -7,6 +7,7 @@ use kafka_protocol::messages::ApiVersionsRequest;
 use kafka_protocol::protocol::Request;
 
 use super::fetch::{FetchOptions, FetchSpec, Isolation};
+use super::group_member::{self, Generation, MemberOptions};
 use super::group_offsets::{self, Position};
 use super::{admin, fetch, metadata, offsets, producer_id};
 use crate::wire::fetch::{MAX_VERSION as FETCH_MAX, MIN_VERSION as FETCH_MIN};
@@ -58,8 +59,37 @@ fn every_request_strait_sends_encodes_at_every_version_it_may_choose() {
         offset: 42,
         metadata: "m".into(),
     }];
-    encodes_at_every_version("OffsetCommit", group_offsets::OFFSET_COMMIT, |_| {
-        group_offsets::commit_request("g", &positions)
+    let member = Generation {
+        id: 4,
+        member_id: "m-1".into(),
+        instance_id: Some("host-a".into()),
+    };
+    encodes_at_every_version("OffsetCommit", group_offsets::OFFSET_COMMIT, |v| {
+        group_offsets::commit_request("g", Some(&member), &positions, v)
+    });
+    encodes_at_every_version("OffsetCommit (no member)", group_offsets::OFFSET_COMMIT, |v| {
+        group_offsets::commit_request("g", None, &positions, v)
+    });
+    let options = MemberOptions {
+        group: "g".into(),
+        instance_id: Some("host-a".into()),
+        session_timeout: std::time::Duration::from_secs(10),
+        rebalance_timeout: std::time::Duration::from_secs(60),
+        protocol_type: "strait".into(),
+        protocol_name: "p".into(),
+    };
+    encodes_at_every_version("JoinGroup", group_member::JOIN_GROUP, |v| {
+        group_member::join_request(&options, "m-1", bytes::Bytes::from_static(b"x"), v)
+    });
+    let assignments = [("m-1".to_owned(), bytes::Bytes::from_static(b"y"))];
+    encodes_at_every_version("SyncGroup", group_member::SYNC_GROUP, |v| {
+        group_member::sync_request(&options, &member, &assignments, v)
+    });
+    encodes_at_every_version("Heartbeat", group_member::HEARTBEAT, |v| {
+        group_member::heartbeat_request("g", &member, v)
+    });
+    encodes_at_every_version("LeaveGroup", group_member::LEAVE_GROUP, |_| {
+        group_member::leave_request("g", "m-1")
     });
     encodes_at_every_version("OffsetFetch", group_offsets::OFFSET_FETCH, |_| {
         group_offsets::fetch_request("g", &[("a".into(), 3)])

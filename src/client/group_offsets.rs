@@ -11,6 +11,7 @@ use kafka_protocol::messages::{FindCoordinatorRequest, GroupId, OffsetCommitRequ
 use kafka_protocol::protocol::StrBytes;
 
 use super::error::{ClientError, KafkaCode};
+use super::group_member::Generation;
 use super::Cluster;
 use crate::net::Connection;
 
@@ -43,6 +44,12 @@ pub(crate) fn coordinator_request(group: &str) -> FindCoordinatorRequest {
 
 /// The group coordinator's connection.
 pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>, ClientError> {
+    let address = coordinator_address(cluster, group).await?;
+    cluster.connection_to(&address).await
+}
+
+/// The address the group's coordinator advertises.
+pub async fn coordinator_address(cluster: &Cluster, group: &str) -> Result<String, ClientError> {
     let conn = cluster.any_connection().await?;
     let (response, _) = conn
         .request_best(&coordinator_request(group), FIND_COORDINATOR)
@@ -51,9 +58,7 @@ pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connectio
     if response.error_code != 0 {
         return Err(kafka_error(cluster, "FindCoordinator", None, None, response.error_code));
     }
-    cluster
-        .connection_to(&format!("{}:{}", response.host, response.port))
-        .await
+    Ok(format!("{}:{}", response.host, response.port))
 }
 
 /// One committed position.
@@ -65,13 +70,20 @@ pub struct Position {
     pub metadata: String,
 }
 
-pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> Result<(), ClientError> {
+/// Commits `positions` as `member` (its generation, id and instance id) when the group
+/// has members, or as no member at all (generation -1) when it has none.
+pub async fn commit(
+    cluster: &Cluster,
+    group: &str,
+    member: Option<&Generation>,
+    positions: &[Position],
+) -> Result<(), ClientError> {
     if positions.is_empty() {
         return Ok(());
     }
     let conn = coordinator(cluster, group).await?;
     let (response, _) = conn
-        .request_best(&commit_request(group, positions), OFFSET_COMMIT)
+        .request_built(OFFSET_COMMIT, |v| commit_request(group, member, positions, v))
         .await
         .map_err(|e| cluster.net_error(e))?;
     for p in &response.partitions {
@@ -88,7 +100,13 @@ pub async fn commit(cluster: &Cluster, group: &str, positions: &[Position]) -> R
     Ok(())
 }
 
-pub(crate) fn commit_request(group: &str, positions: &[Position]) -> OffsetCommitRequest {
+/// The request at `version`: the instance id goes only where the version has the field.
+pub(crate) fn commit_request(
+    group: &str,
+    member: Option<&Generation>,
+    positions: &[Position],
+    version: i16,
+) -> OffsetCommitRequest {
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     for p in positions {
         let partition = OffsetCommitRequestPartition::default()
@@ -107,8 +125,16 @@ pub(crate) fn commit_request(group: &str, positions: &[Position]) -> OffsetCommi
     }
     OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
-        .with_generation_id_or_member_epoch(-1)
-        .with_member_id(StrBytes::default())
+        .with_generation_id_or_member_epoch(member.map_or(-1, |m| m.id))
+        .with_member_id(StrBytes::from_string(
+            member.map(|m| m.member_id.clone()).unwrap_or_default(),
+        ))
+        .with_group_instance_id(
+            member
+                .and_then(|m| m.instance_id.clone())
+                .filter(|_| version >= 7)
+                .map(StrBytes::from_string),
+        )
         .with_retention_time_ms(-1)
         .with_topics(topics)
 }

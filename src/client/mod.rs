@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(test)]
 mod every_version;
 pub mod fetch;
+pub mod group_member;
 pub mod group_offsets;
 pub mod metadata;
 pub mod offsets;

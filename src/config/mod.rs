@@ -128,7 +128,15 @@ pub fn flow_settings(m: &MirrorConfig) -> Result<crate::mirror::settings::FlowSe
         produce_timeout_ms: m.produce_timeout_ms,
         transaction_hold_bytes: m.transaction_hold_bytes,
         max_in_flight_bytes: m.max_in_flight_bytes,
+        instance_id: m.instance_id.clone().or_else(instance_id_from_env),
+        session_timeout_ms: m.session_timeout_ms,
     })
+}
+
+/// The instance id a deployment gives every process through its environment (the pod
+/// name in the Helm chart, the host and instance in the systemd unit).
+fn instance_id_from_env() -> Option<String> {
+    std::env::var("STRAIT_INSTANCE_ID").ok().filter(|id| !id.is_empty())
 }
 
 /// The settings of a `[[proxy]]` entry in front of its cluster.

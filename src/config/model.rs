@@ -238,6 +238,12 @@ pub struct MirrorConfig {
     /// partitions, beyond which the flow fetches nothing new.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
+    /// This process's stable id in the flow's group; absent: STRAIT_INSTANCE_ID, else
+    /// none (a new member at every start).
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
 }
 
 fn default_max_connections() -> usize {
@@ -336,6 +342,9 @@ fn default_produce_timeout_ms() -> i32 {
 fn default_max_in_flight_bytes() -> usize {
     64 << 20
 }
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
 fn default_transaction_hold_bytes() -> usize {
     32 * 1024 * 1024
 }
@@ -372,6 +381,8 @@ impl MirrorConfig {
             transaction_hold_bytes: default_transaction_hold_bytes(),
             max_in_flight_bytes: default_max_in_flight_bytes(),
             fetch_connections_per_broker: default_fetch_connections_per_broker(),
+            instance_id: None,
+            session_timeout_ms: default_session_timeout_ms(),
         }
     }
 }

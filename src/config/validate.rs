@@ -83,6 +83,10 @@ fn positive(key: &str, value: i64) -> Result<(), ConfigError> {
 
 /// More fetch connections per broker than this add load on the broker, not speed.
 const MAX_FETCH_CONNECTIONS: usize = 16;
+/// Kafka brokers refuse session timeouts outside their own bounds (6 s to 30 min by
+/// default); these are looser, for brokers configured otherwise and for tests.
+const MIN_SESSION_TIMEOUT_MS: u64 = 1_000;
+const MAX_SESSION_TIMEOUT_MS: u64 = 1_800_000;
 
 /// A socket buffer size, when one is given: from 4 KiB to 1 GiB.
 fn socket_buffer(key: &str, value: Option<u32>) -> Result<(), ConfigError> {
@@ -170,6 +174,22 @@ fn check_mirror(config: &Config, i: usize, m: &MirrorConfig) -> Result<(), Confi
             m.fetch_connections_per_broker,
             format!("from 1 to {MAX_FETCH_CONNECTIONS}"),
         ));
+    }
+    if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&m.session_timeout_ms) {
+        return Err(invalid(
+            key("session_timeout_ms"),
+            m.session_timeout_ms,
+            format!("from {MIN_SESSION_TIMEOUT_MS} to {MAX_SESSION_TIMEOUT_MS} milliseconds"),
+        ));
+    }
+    if let Some(id) = &m.instance_id {
+        if id.is_empty() || id.len() > 249 || id.chars().any(char::is_control) {
+            return Err(invalid(
+                key("instance_id"),
+                format!("{id:?}"),
+                "1 to 249 characters, none of them control characters",
+            ));
+        }
     }
     if m.fetch_max_wait_ms < 0 {
         return Err(invalid(

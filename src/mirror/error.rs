@@ -58,6 +58,10 @@ pub enum MirrorError {
     },
     #[error("flow {flow}: the target fenced strait's producer id ({detail}); it starts again with a new one")]
     ProducerFenced { flow: String, detail: String },
+    #[error("flow {flow}: this process is refused by the flow's group: {detail}; every process of a flow must copy the same way (fix the config and restart it)")]
+    SettingsDiffer { flow: String, detail: String },
+    #[error("flow {flow}: another process joined the flow's group with the same instance id {instance_id:?}; each process needs its own (instance_id, --instance-id or STRAIT_INSTANCE_ID)")]
+    InstanceFenced { flow: String, instance_id: String },
 }
 
 impl MirrorError {

@@ -59,6 +59,12 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
 }
 
+fn rebalance_histogram() -> Histogram {
+    // 10 ms to about 10 minutes: a group of one joins at once, a rebalance that waits
+    // for a slow member takes up to its rebalance timeout.
+    Histogram::new(exponential_buckets(0.01, 2.0, 17))
+}
+
 #[derive(Clone)]
 pub struct MirrorMetrics {
     pub records: Family<PartitionLabels, Counter>,
@@ -75,6 +81,11 @@ pub struct MirrorMetrics {
     problems: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     pub heartbeat_delay: Family<FlowLabels, Gauge<f64, AtomicU64>>,
     pub heartbeat_timestamp: Family<FlowLabels, Gauge<f64, AtomicU64>>,
+    pub member_partitions: Family<FlowLabels, Gauge>,
+    pub member_generation: Family<FlowLabels, Gauge>,
+    pub rebalances: Family<FlowLabels, Counter>,
+    pub rebalance_seconds: Family<FlowLabels, Histogram, fn() -> Histogram>,
+    pub partitions_moved: Family<FlowLabels, Counter>,
 }
 
 impl Default for MirrorMetrics {
@@ -93,6 +104,11 @@ impl Default for MirrorMetrics {
             problems: Arc::default(),
             heartbeat_delay: Family::default(),
             heartbeat_timestamp: Family::default(),
+            member_partitions: Family::default(),
+            member_generation: Family::default(),
+            rebalances: Family::default(),
+            rebalance_seconds: Family::new_with_constructor(rebalance_histogram),
+            partitions_moved: Family::default(),
         }
     }
 }
@@ -151,6 +167,31 @@ impl MirrorMetrics {
             "heartbeat_timestamp_seconds",
             "Source timestamp of the newest heartbeat the target acknowledged; time() minus it grows while the flow stalls",
             self.heartbeat_timestamp.clone(),
+        );
+        r.register(
+            "member_partitions",
+            "Source partitions this process copies for the flow, as its group assigned them",
+            self.member_partitions.clone(),
+        );
+        r.register(
+            "member_generation",
+            "Generation of the flow's group this process last joined",
+            self.member_generation.clone(),
+        );
+        r.register(
+            "rebalances",
+            "Assignments this process received from the flow's group",
+            self.rebalances.clone(),
+        );
+        r.register(
+            "rebalance_seconds",
+            "Time from joining the flow's group to receiving the assignment",
+            self.rebalance_seconds.clone(),
+        );
+        r.register(
+            "partitions_moved",
+            "Partitions this process gained or released in rebalances",
+            self.partitions_moved.clone(),
         );
     }
 

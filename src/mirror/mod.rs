@@ -7,6 +7,7 @@ pub mod flow;
 pub mod forward;
 pub mod heartbeat;
 pub mod in_flight;
+pub mod membership;
 pub mod metrics;
 pub mod progress;
 pub mod queued;

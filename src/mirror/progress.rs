@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::client::group_member::Generation;
 use crate::client::group_offsets::{self, Position};
 use crate::client::{ClientError, Cluster};
 
@@ -74,8 +75,15 @@ pub fn positions(source_cluster: &str, progress: &[Progress<'_>]) -> Vec<Positio
         .collect()
 }
 
-pub async fn commit(target: &Cluster, flow: &str, positions: &[Position]) -> Result<(), ClientError> {
-    group_offsets::commit(target, &group(flow), positions).await
+/// Commits as the flow's member `member`: the coordinator refuses the commit of a
+/// process that is no longer one, so a process the group dropped cannot move progress.
+pub async fn commit(
+    target: &Cluster,
+    flow: &str,
+    member: &Generation,
+    positions: &[Position],
+) -> Result<(), ClientError> {
+    group_offsets::commit(target, &group(flow), Some(member), positions).await
 }
 
 #[cfg(test)]

@@ -77,6 +77,10 @@ pub struct FlowSettings {
     pub produce_timeout_ms: i32,
     pub transaction_hold_bytes: usize,
     pub max_in_flight_bytes: usize,
+    /// This process's stable id in the flow's group (static membership), if any.
+    pub instance_id: Option<String>,
+    /// How long the flow's group waits for a silent process before moving its partitions.
+    pub session_timeout_ms: u64,
 }
 
 /// A whole-name match, as Kafka tools match topic patterns.

@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
 
+use crate::client::group_member::Generation;
 use crate::client::{ClientError, Cluster};
 use crate::mirror::in_flight::Key;
 use crate::mirror::progress::{self, Progress};
@@ -48,10 +49,14 @@ impl Flow {
             return;
         }
         self.committed_at = Instant::now();
+        let Some(member) = self.generation.clone() else {
+            self.uncommitted.clear();
+            return;
+        };
         let (advanced, positions) = self.take_uncommitted();
         let (target, flow) = (self.target.clone(), self.cfg.name.clone());
         self.commits.task.spawn(async move {
-            let result = send(&target, &flow, &positions).await;
+            let result = send(&target, &flow, &member, &positions).await;
             Committed { advanced, result }
         });
     }
@@ -79,10 +84,24 @@ impl Flow {
     }
 
     /// Applies a finished commit: its partitions' positions advance. A commit the
-    /// target refused is the flow's error: it restarts from what was committed.
+    /// group refused because it is rebalancing or moved on is tried again with the next
+    /// one (for the partitions still owned); any other refusal is the flow's error: it
+    /// restarts from what was committed.
     pub(super) fn on_committed(&mut self, done: Result<Committed, JoinError>) -> Result<(), MirrorError> {
         let Committed { advanced, result } = done.map_err(|e| self.panicked("a progress commit", &e))?;
-        result.map_err(|e| self.err(e))?;
+        if let Err(e) = result {
+            if !is_group_refusal(&e) {
+                return Err(self.err(e));
+            }
+            tracing::debug!(flow = %self.cfg.name, error = %e, partitions = advanced.len(), "the group refused a progress commit; it is tried again");
+            let again = advanced
+                .into_iter()
+                .filter(|(key, generation, _)| self.partitions.get(key).is_some_and(|s| s.generation == *generation))
+                .map(|(key, _, next)| (key, next));
+            let newer = std::mem::take(&mut self.uncommitted);
+            self.uncommitted = again.chain(newer).collect();
+            return Ok(());
+        }
         tracing::debug!(flow = %self.cfg.name, partitions = advanced.len(), "progress committed");
         let now = Instant::now();
         for (key, generation, next) in advanced {
@@ -127,18 +146,34 @@ impl Flow {
 
     /// Commits what is acknowledged and waits for the answer.
     async fn commit_uncommitted(&mut self) -> Result<(), MirrorError> {
+        let Some(member) = self.generation.clone() else {
+            self.uncommitted.clear();
+            return Ok(());
+        };
         let (advanced, positions) = self.take_uncommitted();
-        let result = send(&self.target, &self.cfg.name, &positions).await;
+        let result = send(&self.target, &self.cfg.name, &member, &positions).await;
         self.on_committed(Ok(Committed { advanced, result }))
     }
+}
+
+/// Whether the coordinator refused a commit for the member's standing in the group,
+/// which the next generation fixes, rather than for the commit itself.
+fn is_group_refusal(e: &ClientError) -> bool {
+    use crate::client::group_member::{
+        FENCED_INSTANCE_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+    };
+    matches!(e, ClientError::Kafka { code, .. }
+        if matches!(code.0, REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID))
 }
 
 /// One commit request, in its span.
 async fn send(
     target: &Arc<Cluster>,
     flow: &str,
+    member: &Generation,
     positions: &[crate::client::group_offsets::Position],
 ) -> Result<(), ClientError> {
-    let span = tracing::debug_span!("commit", flow = %flow, partitions = positions.len() as i64);
-    progress::commit(target, flow, positions).instrument(span).await
+    let span =
+        tracing::debug_span!("commit", flow = %flow, partitions = positions.len() as i64, generation = member.id);
+    progress::commit(target, flow, member, positions).instrument(span).await
 }

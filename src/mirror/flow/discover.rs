@@ -14,7 +14,7 @@ use crate::mirror::progress::{self};
 use crate::mirror::settings::StartChoice;
 use crate::mirror::MirrorError;
 
-use super::{refresh, Flow, PartitionState};
+use super::{refresh, Flow, Known, PartitionState};
 
 impl Flow {
     /// Acts on a background refresh of the source's metadata: drops deleted topics and
@@ -43,21 +43,24 @@ impl Flow {
     /// ignored. What was copied of a deleted topic stays on the target.
     fn drop_deleted(&mut self, meta: &Metadata) {
         let mut gone: BTreeMap<String, &'static str> = BTreeMap::new();
-        for ((topic, _), state) in &self.partitions {
+        for ((topic, _), known) in &self.known {
             match meta.topics.get(topic) {
                 None => gone.insert(topic.clone(), "deleted"),
                 Some(t) if t.error().is_some_and(|e| e.0 == UNKNOWN_TOPIC_OR_PARTITION) => {
                     gone.insert(topic.clone(), "deleted")
                 }
-                Some(t) if t.id != 0 && state.topic_id != 0 && t.id != state.topic_id => {
+                Some(t) if t.id != 0 && known.topic_id != 0 && t.id != known.topic_id => {
                     gone.insert(topic.clone(), "deleted and created again")
                 }
                 Some(_) => None,
             };
         }
+        if gone.is_empty() {
+            return;
+        }
         for (topic, how) in gone {
             let keys: Vec<Key> = self
-                .partitions
+                .known
                 .range((topic.clone(), i32::MIN)..=(topic.clone(), i32::MAX))
                 .map(|(k, _)| k.clone())
                 .collect();
@@ -65,12 +68,15 @@ impl Flow {
             // committed under the new one's topic id.
             self.uncommitted.retain(|(k, _)| !keys.contains(k));
             for key in &keys {
-                self.partitions.remove(key);
-                self.starts.forget(key);
-                self.metrics.forget_partition(&self.labels(key));
+                self.known.remove(key);
+                self.drop_partition(key);
+                // A new life of the partition starts its producer sequence afresh.
+                self.sequences.remove(key);
             }
             tracing::warn!(flow = %self.cfg.name, %topic, partitions = keys.len(), "source topic {how}; the flow drops what it knew of it (its copy on the target is left as it is)");
         }
+        self.show_owned();
+        self.show_universe();
     }
 
     /// Picks up matching source topics and new partitions of known ones.
@@ -84,7 +90,7 @@ impl Flow {
         self.health
             .matched(topics.iter().any(|t| !self.is_heartbeat(&t.name)), &self.cfg);
         for topic in topics {
-            let known = self.partitions.keys().filter(|(t, _)| *t == topic.name).count();
+            let known = self.known.keys().filter(|(t, _)| *t == topic.name).count();
             if known == topic.partitions.len() {
                 continue;
             }
@@ -105,6 +111,7 @@ impl Flow {
                 tracing::error!(error = %e, retry_in_secs = self.cfg.topic_refresh_secs, "topic not mirrored");
             }
         }
+        self.show_universe();
         Ok(())
     }
 
@@ -207,6 +214,8 @@ impl Flow {
         }
     }
 
+    /// Records a topic's partitions as the flow's, and starts those the group already
+    /// gave this process.
     async fn add_partitions(
         &mut self,
         source_topic: &str,
@@ -214,34 +223,67 @@ impl Flow {
         target_topic: &str,
         count: i32,
     ) -> Result<(), MirrorError> {
-        let new: Vec<i32> = (0..count)
-            .filter(|p| !self.partitions.contains_key(&(source_topic.to_owned(), *p)))
-            .collect();
-        let keys: Vec<(String, i32)> = new.iter().map(|p| (target_topic.to_owned(), *p)).collect();
-        let committed = progress::load(&self.target, &self.cfg.name, &keys, topic_id)
-            .await
-            .map_err(|e| self.err(e))?;
-        for p in new {
+        let mut assigned = Vec::new();
+        for p in 0..count {
             let key = (source_topic.to_owned(), p);
-            let handles = PartitionHandles::new(&self.metrics, &self.labels(&key));
-            let mut state = PartitionState::new(target_topic, topic_id, -1, handles);
-            match committed.get(&(target_topic.to_owned(), p)) {
-                Some(offset) => {
-                    tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");
-                    state.start_at(*offset);
-                }
-                None => {
-                    let at = match self.cfg.start {
-                        StartChoice::Latest if !self.started => LATEST,
-                        _ => EARLIEST,
-                    };
-                    state.starting = true;
-                    let (source, flow) = (self.source.clone(), self.cfg.name.clone());
-                    self.starts.spawn(source, flow, key.clone(), state.generation, at);
-                }
+            if self.known.contains_key(&key) {
+                continue;
             }
-            self.partitions.insert(key, state);
+            if self.assigned.as_ref().is_some_and(|a| a.contains(&key)) {
+                assigned.push(key.clone());
+            }
+            let known = Known {
+                target_topic: target_topic.to_owned(),
+                topic_id,
+                born_later: self.started,
+            };
+            self.known.insert(key, known);
         }
+        self.start_partitions(assigned).await
+    }
+
+    /// Starts partitions this process now owns: from their committed progress, else
+    /// from where `start` says (from the beginning for those born after the flow's
+    /// first look).
+    pub(super) async fn start_partitions(&mut self, keys: Vec<Key>) -> Result<(), MirrorError> {
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (topic, p) in keys {
+            by_topic.entry(topic).or_default().push(p);
+        }
+        for (source_topic, new) in by_topic {
+            let Some(first) = self.known.get(&(source_topic.clone(), new[0])) else {
+                continue;
+            };
+            let (target_topic, topic_id) = (first.target_topic.clone(), first.topic_id);
+            let keys: Vec<(String, i32)> = new.iter().map(|p| (target_topic.clone(), *p)).collect();
+            let committed = progress::load(&self.target, &self.cfg.name, &keys, topic_id)
+                .await
+                .map_err(|e| self.err(e))?;
+            for p in new {
+                let key = (source_topic.clone(), p);
+                let born_later = self.known.get(&key).is_some_and(|k| k.born_later);
+                let handles = PartitionHandles::new(&self.metrics, &self.labels(&key));
+                let mut state = PartitionState::new(&target_topic, topic_id, -1, handles);
+                state.sequence = self.sequences.remove(&key).unwrap_or(0);
+                match committed.get(&(target_topic.clone(), p)) {
+                    Some(offset) => {
+                        tracing::info!(flow = %self.cfg.name, topic = %source_topic, partition = p, %target_topic, position = offset, "partition assigned, resuming from its committed progress");
+                        state.start_at(*offset);
+                    }
+                    None => {
+                        let at = match self.cfg.start {
+                            StartChoice::Latest if !born_later => LATEST,
+                            _ => EARLIEST,
+                        };
+                        state.starting = true;
+                        let (source, flow) = (self.source.clone(), self.cfg.name.clone());
+                        self.starts.spawn(source, flow, key.clone(), state.generation, at);
+                    }
+                }
+                self.partitions.insert(key, state);
+            }
+        }
+        self.show_owned();
         Ok(())
     }
 }

@@ -369,8 +369,10 @@ impl Flow {
     }
 
     async fn on_partition(&mut self, key: Key, p: FetchPartition, charge: &Arc<Charge>) -> Result<(), MirrorError> {
-        // Dropped or stopped while this fetch was under way: its data is not wanted.
-        if !self.partitions.get(&key).is_some_and(|s| s.stopped.is_none()) || !self.usable(&key, &p).await? {
+        // Dropped, stopped or being released while this fetch was under way: its data
+        // is not wanted.
+        let wanted = |s: &PartitionState| s.stopped.is_none() && !s.releasing;
+        if !self.partitions.get(&key).is_some_and(wanted) || !self.usable(&key, &p).await? {
             return Ok(());
         }
         let at = self.partitions[&key].fetch_position;

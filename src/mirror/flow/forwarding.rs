@@ -80,6 +80,7 @@ impl Flow {
             tracing::warn!("{}", MirrorError::ProducerFenced { flow, detail });
             self.producer = init_producer_id(&self.target).await.map_err(|e| self.err(e))?;
             self.partitions.values_mut().for_each(|s| s.sequence = 0);
+            self.sequences.clear();
         }
         Ok(())
     }

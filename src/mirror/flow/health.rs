@@ -215,6 +215,12 @@ impl Flow {
                 }
             }
         }
+        if self.assigned.is_none() {
+            problems.push(format!(
+                "no partitions yet: waiting for its share from the group {}",
+                crate::mirror::progress::group(&self.cfg.name)
+            ));
+        }
         let flow = FlowLabels {
             flow: self.cfg.name.clone(),
         };

@@ -9,7 +9,7 @@
 //! target acknowledged. Every byte between fetch and acknowledgement counts in the
 //! flow's in-flight bound.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,10 +26,13 @@ use super::retry::Backoff;
 use super::select::Held;
 use super::topics::TopicFilter;
 use super::MirrorError;
+use crate::client::group_member::Generation;
 use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster};
+use crate::mirror::membership::{FlowView, Membership, Next};
 use crate::mirror::settings::FlowSettings;
 
+mod assigned;
 mod committing;
 mod discover;
 mod fetching;
@@ -70,6 +73,9 @@ struct PartitionState {
     fetching: bool,
     /// Whether its first position is still being looked up on the source.
     starting: bool,
+    /// Whether the group moved it elsewhere: not fetched, dropped once its forward is
+    /// done and its progress committed.
+    releasing: bool,
     /// The source's high watermark as last seen; -1 before the first look.
     high_watermark: i64,
     /// When the partition last advanced, or was seen with nothing left to copy.
@@ -105,6 +111,7 @@ impl PartitionState {
             in_flight: false,
             fetching: false,
             starting: false,
+            releasing: false,
             high_watermark: -1,
             progressed: now,
             fetched: now,
@@ -155,9 +162,19 @@ impl PartitionState {
             && self.queued.charged() < keeps
             && !self.fetching
             && !self.starting
+            && !self.releasing
             && self.stopped.is_none()
             && self.retry.as_ref().map_or(true, |r| r.1 <= now)
     }
+}
+
+/// A source partition the flow would copy, whether or not this process owns it.
+struct Known {
+    target_topic: String,
+    topic_id: u128,
+    /// Whether it appeared after the flow's first look at the source: then it is
+    /// copied from its beginning, whatever `start` says.
+    born_later: bool,
 }
 
 pub struct Flow {
@@ -165,7 +182,21 @@ pub struct Flow {
     source: Arc<Cluster>,
     target: Arc<Cluster>,
     filter: TopicFilter,
+    /// The partitions this process owns (releasing ones included).
     partitions: BTreeMap<Key, PartitionState>,
+    /// Every source partition the flow would copy, whoever owns it.
+    known: BTreeMap<Key, Known>,
+    membership: Membership,
+    /// The partitions the group gave this process; `None` before the first assignment.
+    assigned: Option<BTreeSet<Key>>,
+    /// Who this process is in the group now: what commits carry. `None` while it is
+    /// not a member.
+    generation: Option<Generation>,
+    /// When the release under way began.
+    release_started: Option<Instant>,
+    /// The next producer sequence of partitions released with nothing in flight, for
+    /// when they come back.
+    sequences: HashMap<Key, i32>,
     producer: ProducerIdentity,
     settings: ForwardSettings,
     /// The bound on the bytes between fetch and acknowledgement.
@@ -203,6 +234,7 @@ enum Event {
     Probed(health::Probed),
     Started(starting::Started),
     Committed(Result<Committed, tokio::task::JoinError>),
+    Member(Next),
     Tick,
 }
 
@@ -258,6 +290,7 @@ impl Flow {
                 Some(done) = self.health.next_probe() => Event::Probed(done),
                 Some(done) = self.starts.next() => Event::Started(done),
                 Some(done) = self.commits.next() => Event::Committed(done),
+                Some(next) = self.membership.next() => Event::Member(next),
                 Some(ended) = heartbeats.join_next() => match ended {
                     Err(e) => return Err(self.panicked("the heartbeat task", &e)),
                     Ok(()) => Event::Tick,
@@ -270,10 +303,12 @@ impl Flow {
                 }
             };
             self.handle(event).await?;
+            self.settle_releases().await?;
             self.commit_due();
             self.check_health();
         }
         self.drain().await?;
+        self.membership.stop().await;
         tracing::info!(flow = %self.cfg.name, "flow stopped");
         Ok(())
     }
@@ -299,6 +334,7 @@ impl Flow {
             }
             Event::Started(Err(e)) => Err(self.panicked("a partition's start lookup", &e)),
             Event::Committed(done) => self.on_committed(done),
+            Event::Member(next) => self.on_membership(next).await,
             Event::Tick => Ok(()),
         }
     }
@@ -356,6 +392,7 @@ impl Flow {
             .get_or_create(&FlowLabels { flow: cfg.name.clone() })
             .clone();
         let budget = Budget::new(cfg.max_in_flight_bytes as u64, gauge);
+        let membership = Membership::start(target.clone(), &cfg, metrics.clone(), FlowView::default());
         let mut flow = Flow {
             filter: TopicFilter::new(&cfg),
             health: Health::new(&cfg),
@@ -366,6 +403,12 @@ impl Flow {
             source,
             target,
             partitions: BTreeMap::new(),
+            known: BTreeMap::new(),
+            membership,
+            assigned: None,
+            generation: None,
+            release_started: None,
+            sequences: HashMap::new(),
             producer,
             settings,
             forwards: InFlight::default(),
@@ -381,7 +424,7 @@ impl Flow {
         let (discovered, ()) = tokio::join!(flow.discover(&meta), warm);
         discovered?;
         flow.started = true;
-        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.partitions.len(), "flow started");
+        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.known.len(), group = %super::progress::group(&flow.cfg.name), "flow started; joining its group for a share of the partitions");
         Ok(flow)
     }
 

@@ -1,0 +1,196 @@
+//! One flow on many processes. Every process running a flow joins the group that holds
+//! the flow's progress in the target cluster (`strait.<flow>`, protocol type `strait`),
+//! so the coordinator that orders the members is the one that accepts their commits.
+//! The leader assigns the source partitions (see `assign`); each process copies only
+//! its own, and its commits carry its generation, so a process the group dropped has
+//! them refused. A single process is a group of one.
+//!
+//! The membership runs as a task of the flow's: it joins, syncs and heartbeats, and
+//! tells the flow its partitions. The flow tells it, through a watch, which source
+//! partitions exist and which it still holds, so the task knows when a release is done
+//! and the leader knows when new partitions call for a rebalance.
+
+pub mod assign;
+pub mod messages;
+mod task;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinError, JoinSet};
+
+use crate::client::group_member::{Generation, GroupMember, MemberOptions};
+use crate::client::Cluster;
+use crate::mirror::in_flight::Key;
+use crate::mirror::metrics::MirrorMetrics;
+use crate::mirror::progress;
+use crate::mirror::settings::FlowSettings;
+use crate::mirror::MirrorError;
+
+pub const PROTOCOL_TYPE: &str = "strait";
+const PROTOCOL_NAME: &str = "strait-flow-1";
+/// How long a stopping member may take to leave its group.
+const LEAVE_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the membership tells the flow.
+#[derive(Debug)]
+pub enum MemberEvent {
+    /// The member's partitions in a new generation: the flow starts those it lacks
+    /// and releases (commits, then drops) those not listed.
+    Assigned {
+        generation: Generation,
+        partitions: BTreeSet<Key>,
+    },
+    /// The group went on without this member: another may own its partitions already,
+    /// so the flow stops them at once; their progress can no longer be committed.
+    Lost,
+}
+
+/// What the flow shows its membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowView {
+    /// Every source partition the flow would copy.
+    pub universe: BTreeSet<Key>,
+    /// The partitions the flow holds, releasing ones included.
+    pub owned: BTreeSet<Key>,
+}
+
+/// What woke the flow on its membership's side.
+pub enum Next {
+    Event(MemberEvent),
+    /// The task ended: by a stop, an error no rejoin fixes, or a panic.
+    Ended(Result<Result<(), MirrorError>, JoinError>),
+}
+
+pub struct Membership {
+    events: mpsc::Receiver<MemberEvent>,
+    view: watch::Sender<FlowView>,
+    stop: watch::Sender<bool>,
+    task: JoinSet<Result<(), MirrorError>>,
+}
+
+impl Membership {
+    /// Starts joining the flow's group; the first assignment follows as an event.
+    pub fn start(target: Arc<Cluster>, cfg: &FlowSettings, metrics: MirrorMetrics, view: FlowView) -> Membership {
+        let options = MemberOptions {
+            group: progress::group(&cfg.name),
+            instance_id: cfg.instance_id.clone(),
+            session_timeout: Duration::from_millis(cfg.session_timeout_ms),
+            rebalance_timeout: rebalance_timeout(cfg),
+            protocol_type: PROTOCOL_TYPE.to_owned(),
+            protocol_name: PROTOCOL_NAME.to_owned(),
+        };
+        let (events_tx, events) = mpsc::channel(4);
+        let (view_tx, view_rx) = watch::channel(view);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = task::Task {
+            member: GroupMember::new(target, options),
+            flow: cfg.name.clone(),
+            settings: agreed_settings(cfg),
+            view: view_rx,
+            events: events_tx,
+            stop: stop_rx,
+            metrics: task::Handles::new(&metrics, &cfg.name),
+        };
+        let mut set = JoinSet::new();
+        set.spawn(task.run());
+        Membership {
+            events,
+            view: view_tx,
+            stop,
+            task: set,
+        }
+    }
+
+    /// The next event, or the task's end; `None` only after the task was joined.
+    pub async fn next(&mut self) -> Option<Next> {
+        tokio::select! {
+            Some(event) = self.events.recv() => Some(Next::Event(event)),
+            Some(ended) = self.task.join_next() => Some(Next::Ended(ended)),
+            else => None,
+        }
+    }
+
+    /// Updates what the flow shows; the task wakes only on a real change.
+    pub fn show(&self, update: impl FnOnce(&mut FlowView)) {
+        self.view.send_if_modified(|view| {
+            let before = view.clone();
+            update(view);
+            *view != before
+        });
+    }
+
+    /// Ends the membership: a member without an instance id leaves the group, so its
+    /// partitions move at once; a static one stays until its session times out, so a
+    /// restart under the same id moves nothing.
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(LEAVE_WITHIN, self.task.join_next()).await.is_err() {
+            self.task.abort_all();
+        }
+    }
+}
+
+/// How long the coordinator waits for every member to join again: a member releasing
+/// partitions first lets their forwards finish, which may take a produce timeout.
+fn rebalance_timeout(cfg: &FlowSettings) -> Duration {
+    let produce = Duration::from_millis(cfg.produce_timeout_ms.max(0) as u64);
+    (2 * produce).max(Duration::from_secs(60))
+}
+
+/// The settings every process of a flow must share, by name: two processes that copy
+/// differently must not split one flow between them.
+pub fn agreed_settings(cfg: &FlowSettings) -> BTreeMap<String, String> {
+    let patterns = |list: &[regex::Regex]| list.iter().map(|r| r.as_str().to_owned()).collect::<Vec<_>>().join(" ");
+    [
+        ("source", cfg.source_name.clone()),
+        ("target", cfg.target_name.clone()),
+        ("topics", patterns(&cfg.include)),
+        ("exclude", patterns(&cfg.exclude)),
+        ("rename", cfg.rename.clone()),
+        ("compression", format!("{:?}", cfg.compression)),
+        ("compression_level", format!("{:?}", cfg.compression_level)),
+        ("isolation", format!("{:?}", cfg.isolation)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The settings in which a member differs from the leader, named, or `None`.
+pub fn differences(leader: &BTreeMap<String, String>, member: &BTreeMap<String, String>) -> Option<String> {
+    let names: BTreeSet<&String> = leader.keys().chain(member.keys()).collect();
+    let unset = String::from("(unset)");
+    let diffs: Vec<String> = names
+        .into_iter()
+        .filter_map(|name| {
+            let (mine, theirs) = (member.get(name).unwrap_or(&unset), leader.get(name).unwrap_or(&unset));
+            (mine != theirs).then(|| format!("{name} is {mine:?} there but {theirs:?} on the group's leader"))
+        })
+        .collect();
+    (!diffs.is_empty()).then(|| diffs.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_each_setting_and_both_values() {
+        let leader: BTreeMap<String, String> =
+            [("compression".into(), "None".into()), ("rename".into(), "x".into())].into();
+        let mut member = leader.clone();
+        assert_eq!(differences(&leader, &member), None);
+        member.insert("compression".into(), "Some(Zstd)".into());
+        member.insert("delivery".into(), "exactly_once".into());
+        let d = differences(&leader, &member).expect("they differ");
+        assert!(
+            d.contains("compression is \"Some(Zstd)\" there but \"None\" on the group's leader"),
+            "{d}"
+        );
+        assert!(d.contains("delivery is \"exactly_once\" there but \"(unset)\""), "{d}");
+        assert!(!d.contains("rename"), "{d}");
+    }
+}
