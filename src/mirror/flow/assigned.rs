@@ -34,7 +34,8 @@ impl Flow {
                 // Their progress cannot be committed any more.
                 self.uncommitted.clear();
                 self.release(all);
-                self.assigned = Some(BTreeSet::new());
+                // Not ready again until the group has taken this process back.
+                self.assigned = None;
                 Ok(())
             }
             Next::Ended(ended) => self.membership_ended(ended),

@@ -167,7 +167,11 @@ impl Flow {
         if self.health.checked.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
             return;
         }
+        let since = self.health.checked.map(|t| t.elapsed().as_secs_f64());
         self.health.checked = Some(Instant::now());
+        if let Some(secs) = since {
+            self.measure_rates(secs);
+        }
         let stuck_after = self.health.stuck_after;
         let mut problems = Vec::new();
         let (mut stuck, mut stopped, mut lag) = (0i64, 0i64, 0i64);
@@ -229,6 +233,20 @@ impl Flow {
         self.metrics.up.get_or_create(&flow).set(i64::from(problems.is_empty()));
         self.metrics.set_problems(&self.cfg.name, problems);
         self.progress_line(lag);
+    }
+
+    /// Smooths each partition's acknowledged bytes per second over the last `secs`
+    /// and reports them to the membership.
+    fn measure_rates(&mut self, secs: f64) {
+        let mut rates = BTreeMap::new();
+        for (key, state) in self.partitions.iter_mut() {
+            let bytes = state.metrics.bytes.get();
+            let now = bytes.saturating_sub(state.rate_bytes) as f64 / secs.max(0.001);
+            state.rate_bytes = bytes;
+            state.rate = 0.8 * state.rate + 0.2 * now;
+            rates.insert(key.clone(), state.rate as u64);
+        }
+        self.membership.report_rates(rates);
     }
 
     fn progress_line(&mut self, lag: i64) {

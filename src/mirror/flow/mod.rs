@@ -90,6 +90,10 @@ struct PartitionState {
     /// Why the partition was stopped (`on_partition_error = "stop_partition"`).
     stopped: Option<String>,
     stuck: bool,
+    /// Bytes per second the target acknowledged, smoothed, and the byte count it was
+    /// last measured from: reported to the group's leader, which balances by it.
+    rate: f64,
+    rate_bytes: u64,
     metrics: PartitionHandles,
 }
 
@@ -97,6 +101,8 @@ impl PartitionState {
     fn new(target_topic: &str, topic_id: u128, position: i64, metrics: PartitionHandles) -> PartitionState {
         static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let now = Instant::now();
+        // The series outlives a partition that leaves and comes back.
+        let rate_bytes = metrics.bytes.get();
         PartitionState {
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             acked: position,
@@ -119,6 +125,8 @@ impl PartitionState {
             retry: None,
             stopped: None,
             stuck: false,
+            rate: 0.0,
+            rate_bytes,
         }
     }
 

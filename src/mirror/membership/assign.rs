@@ -1,6 +1,9 @@
 //! The leader's assignment: every source partition to one member, balanced by count
-//! (no member more than one partition above another), sticky (a member keeps what it
-//! owns unless the balance needs it elsewhere), and cooperative: a partition that must
+//! (no member more than one partition above another) and, within that, by the bytes
+//! per second the members measured (a partition that moves goes to the least loaded
+//! member with room, the busiest partitions first), sticky (a member keeps what it
+//! owns unless the balance needs it elsewhere; one above its share gives up its
+//! quietest partitions, the cheapest to move), and cooperative: a partition that must
 //! move from one live member to another is first only taken from its owner. The owner
 //! commits its progress and releases it, joins again, and the next rebalance gives it
 //! to its new owner; so no partition is ever worked on by two members at once, and the
@@ -18,10 +21,11 @@ pub struct Plan {
     pub withheld: usize,
 }
 
-/// `owned` is what each member said it owns when it joined; `partitions` every source
+/// `owned` is what each member said it owns when it joined, `rates` the bytes per
+/// second they measured (partitions without one count as 0); `partitions` every source
 /// partition the flow copies. Members are taken in id order, so every leader decides
 /// alike on the same input.
-pub fn assign(owned: &BTreeMap<String, BTreeSet<Key>>, partitions: &BTreeSet<Key>) -> Plan {
+pub fn assign(owned: &BTreeMap<String, BTreeSet<Key>>, rates: &BTreeMap<Key, u64>, partitions: &BTreeSet<Key>) -> Plan {
     if owned.is_empty() {
         return Plan::default();
     }
@@ -36,21 +40,28 @@ pub fn assign(owned: &BTreeMap<String, BTreeSet<Key>>, partitions: &BTreeSet<Key
         .filter(|k| !current.contains_key(*k))
         .cloned()
         .collect();
+    let rate = |k: &Key| rates.get(k).copied().unwrap_or(0);
     for (member, keys) in keep.iter_mut() {
         while keys.len() > quotas[member] {
-            let last = keys.iter().next_back().cloned().expect("above a quota, so not empty");
-            keys.remove(&last);
-            pool.push(last);
+            let quietest = keys
+                .iter()
+                .min_by_key(|k| (rate(k), std::cmp::Reverse(*k)))
+                .cloned()
+                .expect("above a quota, so not empty");
+            keys.remove(&quietest);
+            pool.push(quietest);
         }
     }
-    pool.sort();
+    pool.sort_by(|a, b| rate(b).cmp(&rate(a)).then_with(|| a.cmp(b)));
+    let mut load: BTreeMap<&str, u64> = keep.iter().map(|(m, keys)| (*m, keys.iter().map(rate).sum())).collect();
     for key in pool {
         let member = *quotas
             .iter()
             .filter(|(m, quota)| keep[**m].len() < **quota)
             .map(|(m, _)| m)
-            .min_by_key(|m| (keep[**m].len(), **m))
+            .min_by_key(|m| (load[**m], keep[**m].len(), **m))
             .expect("the quotas add up to the partitions");
+        *load.get_mut(member).expect("a member") += rate(&key);
         keep.get_mut(member).expect("a member").insert(key);
     }
     let mut plan = Plan::default();
@@ -112,13 +123,17 @@ mod tests {
             .collect()
     }
 
+    fn assign_counts(owned: &BTreeMap<String, BTreeSet<Key>>, partitions: &BTreeSet<Key>) -> Plan {
+        assign(owned, &BTreeMap::new(), partitions)
+    }
+
     fn sizes(plan: &Plan) -> Vec<usize> {
         plan.assigned.values().map(BTreeSet::len).collect()
     }
 
     #[test]
     fn a_fresh_group_is_balanced_and_covers_everything_once() {
-        let plan = assign(&members(&[("a", &[]), ("b", &[]), ("c", &[])]), &universe(64));
+        let plan = assign_counts(&members(&[("a", &[]), ("b", &[]), ("c", &[])]), &universe(64));
         assert_eq!(sizes(&plan), vec![22, 21, 21]);
         let all: BTreeSet<Key> = plan.assigned.values().flatten().cloned().collect();
         assert_eq!(all, universe(64));
@@ -129,7 +144,7 @@ mod tests {
     fn a_new_member_gets_partitions_only_after_their_owners_release_them() {
         let all: Vec<i32> = (0..64).collect();
         let (left, right) = all.split_at(32);
-        let first = assign(&members(&[("a", left), ("b", right), ("c", &[])]), &universe(64));
+        let first = assign_counts(&members(&[("a", left), ("b", right), ("c", &[])]), &universe(64));
         // a and b keep 21 or 22 each; the 21 they give up are withheld, not yet c's.
         assert_eq!(first.assigned["c"].len(), 0);
         assert_eq!(
@@ -140,7 +155,7 @@ mod tests {
         // After a and b released them, c gets exactly those.
         let a: Vec<i32> = first.assigned["a"].iter().map(|k| k.1).collect();
         let b: Vec<i32> = first.assigned["b"].iter().map(|k| k.1).collect();
-        let second = assign(&members(&[("a", &a), ("b", &b), ("c", &[])]), &universe(64));
+        let second = assign_counts(&members(&[("a", &a), ("b", &b), ("c", &[])]), &universe(64));
         assert_eq!(second.withheld, 0);
         assert_eq!(second.assigned["a"], first.assigned["a"]);
         assert_eq!(second.assigned["b"], first.assigned["b"]);
@@ -152,7 +167,7 @@ mod tests {
     #[test]
     fn a_dead_members_partitions_go_at_once_and_nothing_else_moves() {
         let all: Vec<i32> = (0..9).collect();
-        let plan = assign(&members(&[("a", &all[0..3]), ("b", &all[3..6])]), &universe(9));
+        let plan = assign_counts(&members(&[("a", &all[0..3]), ("b", &all[3..6])]), &universe(9));
         assert_eq!(plan.withheld, 0);
         assert!(plan.assigned["a"].is_superset(&members(&[("x", &all[0..3])])["x"]));
         assert!(plan.assigned["b"].is_superset(&members(&[("x", &all[3..6])])["x"]));
@@ -163,7 +178,7 @@ mod tests {
 
     #[test]
     fn double_claims_and_vanished_partitions_are_settled() {
-        let plan = assign(&members(&[("a", &[0, 1, 9]), ("b", &[1, 2])]), &universe(4));
+        let plan = assign_counts(&members(&[("a", &[0, 1, 9]), ("b", &[1, 2])]), &universe(4));
         let all: Vec<Key> = plan.assigned.values().flatten().cloned().collect();
         let unique: BTreeSet<Key> = all.iter().cloned().collect();
         assert_eq!(all.len(), unique.len(), "no partition given twice");
@@ -175,9 +190,29 @@ mod tests {
     }
 
     #[test]
+    fn measured_rates_spread_the_load_within_the_count_balance() {
+        // Four busy partitions among eight: a fresh pair of members gets two each.
+        let rates: BTreeMap<Key, u64> = (0..4).map(|p| (("t".to_owned(), p), 1_000_000)).collect();
+        let plan = assign(&members(&[("a", &[]), ("b", &[])]), &rates, &universe(8));
+        for keys in plan.assigned.values() {
+            assert_eq!(keys.len(), 4);
+            assert_eq!(keys.iter().filter(|k| k.1 < 4).count(), 2, "{keys:?}");
+        }
+        // A member above its share gives up its quietest partitions.
+        let all: Vec<i32> = (0..8).collect();
+        let plan = assign(&members(&[("a", &all), ("b", &[])]), &rates, &universe(8));
+        assert_eq!(plan.withheld, 4);
+        assert!(
+            plan.assigned["a"].iter().all(|k| k.1 < 4),
+            "kept the busy ones: {:?}",
+            plan.assigned["a"]
+        );
+    }
+
+    #[test]
     fn no_members_or_no_partitions() {
-        assert_eq!(assign(&BTreeMap::new(), &universe(3)), Plan::default());
-        let plan = assign(&members(&[("a", &[])]), &BTreeSet::new());
+        assert_eq!(assign_counts(&BTreeMap::new(), &universe(3)), Plan::default());
+        let plan = assign_counts(&members(&[("a", &[])]), &BTreeSet::new());
         assert_eq!(plan.assigned["a"].len(), 0);
     }
 }

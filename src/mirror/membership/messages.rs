@@ -17,6 +17,8 @@ pub struct MemberData {
     /// The flow settings that must agree across members, by name.
     pub settings: BTreeMap<String, String>,
     pub owned: BTreeSet<Key>,
+    /// Bytes per second the member copies of each partition it owns, as it measured.
+    pub rates: BTreeMap<Key, u64>,
 }
 
 /// What the leader gave one member.
@@ -33,6 +35,13 @@ pub fn encode_member(data: &MemberData) -> Vec<u8> {
         out.push_str(&format!("\nsetting\t{}\t{}", escape(name), escape(value)));
     }
     push_partitions(&mut out, "owned", &data.owned);
+    let mut by_topic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for ((topic, partition), rate) in &data.rates {
+        by_topic.entry(topic).or_default().push(format!("{partition}={rate}"));
+    }
+    for (topic, rates) in by_topic {
+        out.push_str(&format!("\nrate\t{}\t{}", escape(topic), rates.join(",")));
+    }
     out.into_bytes()
 }
 
@@ -44,6 +53,7 @@ pub fn decode_member(bytes: &[u8]) -> Result<MemberData, String> {
                 data.settings.insert(unescape(name), unescape(value));
             }
             ["owned", topic, partitions] => add_partitions(&mut data.owned, topic, partitions)?,
+            ["rate", topic, rates] => add_rates(&mut data.rates, topic, rates)?,
             _ => {}
         }
     }
@@ -90,6 +100,20 @@ fn add_partitions(keys: &mut BTreeSet<Key>, topic: &str, partitions: &str) -> Re
             return Err(format!("bad partition {partition} of {topic}"));
         }
         keys.insert((topic.clone(), partition));
+    }
+    Ok(())
+}
+
+fn add_rates(rates: &mut BTreeMap<Key, u64>, topic: &str, list: &str) -> Result<(), String> {
+    let topic = unescape(topic);
+    for pair in list.split(',').filter(|p| !p.is_empty()) {
+        let parsed = pair
+            .split_once('=')
+            .and_then(|(p, r)| Some((p.parse::<i32>().ok()?, r.parse::<u64>().ok()?)));
+        match parsed {
+            Some((partition, rate)) if partition >= 0 => rates.insert((topic.clone(), partition), rate),
+            _ => return Err(format!("bad rate {pair:?} of {topic}")),
+        };
     }
     Ok(())
 }
@@ -143,6 +167,7 @@ mod tests {
             ]
             .into(),
             owned: keys(&[("a", 0), ("a", 7), ("b.c", 2)]),
+            rates: [(("a".to_owned(), 0), 1_500_000), (("b.c".to_owned(), 2), 0)].into(),
         };
         assert_eq!(decode_member(&encode_member(&data)), Ok(data));
     }
@@ -164,6 +189,8 @@ mod tests {
         assert!(decode_member(b"\x00\x01consumer").is_err());
         assert!(decode_assignment(b"strait assignment 1\ntopic\tt\t1,x").is_err());
         assert!(decode_assignment(b"strait assignment 1\ntopic\tt\t-4").is_err());
+        assert!(decode_member(b"strait member 1\nrate\tt\t1=x").is_err());
+        assert!(decode_member(b"strait member 1\nrate\tt\t-1=5").is_err());
         assert_eq!(
             decode_assignment(b"strait assignment 1"),
             Ok(Assignment::Partitions(BTreeSet::new()))

@@ -15,7 +15,7 @@ pub mod messages;
 mod task;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -64,7 +64,12 @@ pub enum Next {
     Ended(Result<Result<(), MirrorError>, JoinError>),
 }
 
+/// Bytes per second the flow copies of each partition it owns: read when joining, not
+/// watched, as it changes all the time and matters only to the next assignment.
+type Rates = Arc<Mutex<BTreeMap<Key, u64>>>;
+
 pub struct Membership {
+    rates: Rates,
     events: mpsc::Receiver<MemberEvent>,
     view: watch::Sender<FlowView>,
     stop: watch::Sender<bool>,
@@ -85,7 +90,9 @@ impl Membership {
         let (events_tx, events) = mpsc::channel(4);
         let (view_tx, view_rx) = watch::channel(view);
         let (stop, stop_rx) = watch::channel(false);
+        let rates = Rates::default();
         let task = task::Task {
+            rates: rates.clone(),
             member: GroupMember::new(target, options),
             flow: cfg.name.clone(),
             settings: agreed_settings(cfg),
@@ -97,6 +104,7 @@ impl Membership {
         let mut set = JoinSet::new();
         set.spawn(task.run());
         Membership {
+            rates,
             events,
             view: view_tx,
             stop,
@@ -120,6 +128,11 @@ impl Membership {
             update(view);
             *view != before
         });
+    }
+
+    /// Replaces the measured rates the next join reports.
+    pub fn report_rates(&self, rates: BTreeMap<Key, u64>) {
+        *self.rates.lock().unwrap_or_else(|e| e.into_inner()) = rates;
     }
 
     /// Ends the membership: a member without an instance id leaves the group, so its

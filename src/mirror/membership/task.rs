@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::assign::assign;
 use super::messages::{decode_assignment, decode_member, encode_assignment, encode_member, Assignment, MemberData};
-use super::{differences, FlowView, MemberEvent};
+use super::{differences, FlowView, MemberEvent, Rates};
 use crate::client::group_member::{
     Generation, GroupMember, Joined, FENCED_INSTANCE_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
 };
@@ -55,6 +55,7 @@ pub(super) struct Task {
     pub(super) events: mpsc::Sender<MemberEvent>,
     pub(super) stop: watch::Receiver<bool>,
     pub(super) metrics: Handles,
+    pub(super) rates: Rates,
 }
 
 /// How the steady part of a generation ended.
@@ -128,6 +129,7 @@ impl Task {
         let data = MemberData {
             settings: self.settings.clone(),
             owned: self.view.borrow().owned.clone(),
+            rates: self.rates.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         };
         let metadata = Bytes::from(encode_member(&data));
         tokio::select! {
@@ -171,12 +173,14 @@ impl Task {
     /// The leader's part: every member's partitions, or why it is refused.
     fn lead(&self, joined: &Joined, universe: &BTreeSet<Key>) -> Vec<(String, Bytes)> {
         let mut owned = BTreeMap::new();
+        let mut rates = BTreeMap::new();
         let mut out = Vec::new();
         for m in &joined.members {
             let refused = match decode_member(&m.metadata) {
                 Ok(data) => match differences(&self.settings, &data.settings) {
                     None => {
                         owned.insert(m.member_id.clone(), data.owned);
+                        rates.extend(data.rates);
                         continue;
                     }
                     Some(diff) => format!("its settings differ from the group leader's: {diff}"),
@@ -189,7 +193,7 @@ impl Task {
                 Bytes::from(encode_assignment(&Assignment::Refused(refused))),
             ));
         }
-        let plan = assign(&owned, universe);
+        let plan = assign(&owned, &rates, universe);
         tracing::info!(flow = %self.flow, generation = joined.generation.id, members = owned.len(), partitions = universe.len(), withheld = plan.withheld, "assigned the flow's partitions as the group's leader");
         for (member, keys) in plan.assigned {
             out.push((member, Bytes::from(encode_assignment(&Assignment::Partitions(keys)))));
