@@ -253,7 +253,8 @@ fn refusal_config(source: &str, target: &str, metrics: &str, policy: &str) -> St
         "[metrics]\nlisten = \"{metrics}\"\n\n[clusters.src]\nbootstrap = [\"{source}\"]\n\
          [clusters.dst]\nbootstrap = [\"{target}\"]\n\n\
          [[mirror]]\nname = \"refused\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.refused\"]\n\
-         heartbeat_interval_ms = 0\non_partition_error = \"{policy}\"\n"
+         heartbeat_interval_ms = 0\non_partition_error = \"{policy}\"\n\
+         session_timeout_ms = 4000\n"
     )
 }
 
@@ -394,7 +395,7 @@ fn a_panic_in_a_forward_restarts_the_flow_from_its_progress_and_loses_nothing() 
     let config = format!(
         "[clusters.src]\nbootstrap = [\"{}\"]\n[clusters.dst]\nbootstrap = [\"{}\"]\n\n\
          [[mirror]]\nname = \"panics\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"f\\\\.panic\"]\n\
-         heartbeat_interval_ms = 0\n",
+         heartbeat_interval_ms = 0\nsession_timeout_ms = 4000\n",
         source.bootstrap, target.bootstrap
     );
     let path = write_config("panics", &config);

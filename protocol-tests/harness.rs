@@ -333,13 +333,21 @@ impl Strait {
     /// Whether the log shows `needle` within a few seconds: a log line may follow the
     /// event a test observed by a moment.
     pub fn log_shows(&self, needle: &str) -> bool {
-        (0..100).any(|_| {
-            let found = self.log_text().contains(needle);
-            if !found {
-                std::thread::sleep(Duration::from_millis(50));
+        self.log_shows_within(needle, Duration::from_secs(5))
+    }
+
+    /// Whether the log shows `needle` within `within`.
+    pub fn log_shows_within(&self, needle: &str, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if self.log_text().contains(needle) {
+                return true;
             }
-            found
-        })
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGTERM, then the exit status within 30 s.

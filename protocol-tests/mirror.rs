@@ -121,10 +121,18 @@ fn mirror_killed_with_sigkill_again_and_again_loses_nothing_and_keeps_order() {
             produce_records(&bootstrap, "k.stream", start, chunk, "lz4", "confluent");
         }
     });
-    let args = mirror_args(&source.bootstrap, &target.bootstrap, "k\\..*", "killed");
+    let mut args = mirror_args(&source.bootstrap, &target.bootstrap, "k\\..*", "killed");
+    // A killed process stays in the flow's group until its session times out, and its
+    // successor's first assignment waits for that: short here, so six kills fit.
+    args.extend(["--session-timeout-ms", "4000"]);
     std::thread::sleep(Duration::from_millis(1500));
     for round in 0..6u64 {
         let strait = Strait::start(&args);
+        assert!(
+            strait.log_shows_within("assignment received", Duration::from_secs(30)),
+            "{}",
+            strait.log_text()
+        );
         std::thread::sleep(Duration::from_millis(700 + 300 * (round % 3)));
         strait.kill();
     }

@@ -10,7 +10,8 @@ fn config(source: &str, target: &str, flows: &[(&str, &str)]) -> String {
     let mut text = format!("[clusters.src]\nbootstrap = [\"{source}\"]\n[clusters.dst]\nbootstrap = [\"{target}\"]\n");
     for (name, topics) in flows {
         text += &format!(
-            "\n[[mirror]]\nname = \"{name}\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"{topics}\"]\ntopic_refresh_secs = 1\n"
+            "\n[[mirror]]\nname = \"{name}\"\nsource = \"src\"\ntarget = \"dst\"\ntopics = [\"{topics}\"]\ntopic_refresh_secs = 1\n\
+             session_timeout_ms = 4000\n"
         );
     }
     text

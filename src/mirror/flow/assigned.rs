@@ -68,6 +68,8 @@ impl Flow {
             }
         }
         self.assigned = Some(partitions);
+        // Judged again at once: `/readyz` must not keep saying it waits for partitions.
+        self.health.checked = None;
         self.start_partitions(gained).await
     }
 

@@ -45,7 +45,7 @@ pub(super) struct Health {
     stuck_after: Duration,
     progress_every: Option<Duration>,
     /// When health was last judged; `None` until the first time, which is at once.
-    checked: Option<Instant>,
+    pub(super) checked: Option<Instant>,
     /// Since the last progress line.
     line_at: Instant,
     records: u64,

@@ -275,7 +275,11 @@ pub async fn run_flow(
     }
     let _down = health::DownOnDrop(up);
     let mut flow = Flow::start(cfg, source, target, metrics).await?;
-    flow.run(&mut shutdown, &mut heartbeats).await
+    let result = flow.run(&mut shutdown, &mut heartbeats).await;
+    // Also after an error: a flow started again in this process joins as a new member,
+    // and the group would otherwise wait a session timeout for this one.
+    flow.membership.stop().await;
+    result
 }
 
 impl Flow {
@@ -316,7 +320,6 @@ impl Flow {
             self.check_health();
         }
         self.drain().await?;
-        self.membership.stop().await;
         tracing::info!(flow = %self.cfg.name, "flow stopped");
         Ok(())
     }
@@ -432,7 +435,7 @@ impl Flow {
         let (discovered, ()) = tokio::join!(flow.discover(&meta), warm);
         discovered?;
         flow.started = true;
-        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.known.len(), group = %super::progress::group(&flow.cfg.name), "flow started; joining its group for a share of the partitions");
+        tracing::info!(flow = %flow.cfg.name, source = flow.source.name(), target = flow.target.name(), producer_id = producer.id, partitions = flow.known.len(), group = %super::progress::group(&flow.cfg.name), "flow started");
         Ok(flow)
     }
 

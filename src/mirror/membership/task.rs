@@ -80,6 +80,8 @@ impl Task {
                 return self.leave().await;
             }
             let began = Instant::now();
+            let options = self.member.options();
+            tracing::debug!(flow = %self.flow, group = %options.group, instance = ?options.instance_id, session_timeout = ?options.session_timeout, "joining the flow's group");
             let Some(joined) = self.join().await? else {
                 return self.leave().await;
             };
