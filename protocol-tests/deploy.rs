@@ -120,15 +120,20 @@ impl Rendering {
         self.values["config"].as_str().unwrap()
     }
 
-    /// The environment the pod gets: plain values as given, Secrets as a stand-in.
+    /// The environment the pod gets: plain values as given, the pod's name as a pod of
+    /// the Deployment would have it, Secrets as a stand-in.
     fn pod_env(&self) -> Vec<(String, String)> {
         self.container()["env"]
             .as_array()
             .unwrap()
             .iter()
             .map(|e| {
-                let value = e["value"].as_str().unwrap_or("secret-from-the-pod");
-                (e["name"].as_str().unwrap().to_owned(), value.to_owned())
+                let value = match (e["value"].as_str(), &e["valueFrom"]["fieldRef"]["fieldPath"]) {
+                    (Some(value), _) => value.to_owned(),
+                    (None, path) if path == "metadata.name" => format!("{}-6d8f7c9b5-x2x7q", self.release),
+                    (None, _) => "secret-from-the-pod".to_owned(),
+                };
+                (e["name"].as_str().unwrap().to_owned(), value)
             })
             .collect()
     }
@@ -282,11 +287,17 @@ fn the_plain_manifests_carry_each_value_where_the_chart_promises() {
         );
         let ports = values["service"]["ports"].as_array().unwrap();
         let kinds: Vec<&str> = r.objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-        let expected: &[&str] = if ports.is_empty() {
-            &["ConfigMap", "Deployment"]
-        } else {
-            &["ConfigMap", "Service", "Deployment"]
-        };
+        // A disruption budget only where there are pods to take over from the one evicted.
+        let several = values["replicas"].as_u64().unwrap() > 1;
+        let mut expected = Vec::new();
+        if several {
+            expected.push("PodDisruptionBudget");
+        }
+        expected.push("ConfigMap");
+        if !ports.is_empty() {
+            expected.push("Service");
+        }
+        expected.push("Deployment");
         assert_eq!(kinds, expected, "{release}: the objects");
         for o in &r.objects {
             assert_eq!(o["metadata"]["name"], release, "{release}: {}", o["kind"]);
@@ -310,6 +321,11 @@ fn the_plain_manifests_carry_each_value_where_the_chart_promises() {
         assert_eq!(container["image"], image.as_str(), "{release}");
         assert_eq!(container["imagePullPolicy"], values["image"]["pullPolicy"], "{release}");
         assert_eq!(deployment["spec"]["replicas"], values["replicas"], "{release}");
+        assert_eq!(deployment["spec"]["strategy"], values["strategy"], "{release}");
+        if let Some(budget) = r.object("PodDisruptionBudget") {
+            assert_eq!(budget["spec"]["maxUnavailable"], 1, "{release}");
+            assert_eq!(budget["spec"]["selector"]["matchLabels"], selector, "{release}");
+        }
         assert_eq!(container["resources"], values["resources"], "{release}");
         assert_eq!(container["securityContext"], values["securityContext"], "{release}");
         assert_eq!(
@@ -321,9 +337,13 @@ fn the_plain_manifests_carry_each_value_where_the_chart_promises() {
             "{release}"
         );
 
-        // The environment: metrics first, then the plain values, then the Secrets.
+        // The environment: metrics and the pod's name as its instance id first, then the
+        // plain values, then the Secrets.
         let port = values["metrics"]["port"].as_u64().unwrap();
-        let mut env = vec![json!({"name": "STRAIT_METRICS", "value": format!("0.0.0.0:{port}")})];
+        let mut env = vec![
+            json!({"name": "STRAIT_METRICS", "value": format!("0.0.0.0:{port}")}),
+            json!({"name": "STRAIT_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        ];
         env.extend(values["env"].as_array().unwrap().iter().cloned());
         for s in values["secretEnv"].as_array().unwrap() {
             env.push(json!({
@@ -424,6 +444,35 @@ fn the_proxy_example_publishes_the_bootstrap_port_and_a_port_per_broker() {
     );
 }
 
+#[test]
+fn the_scale_out_example_spreads_three_pods_of_one_flow_under_a_disruption_budget() {
+    let r = renderings()
+        .into_iter()
+        .find(|r| r.release == "strait-scale-out")
+        .unwrap();
+    let deployment = r.object("Deployment").unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let strategy = &deployment["spec"]["strategy"];
+    assert_eq!(strategy["type"], "RollingUpdate");
+    assert_eq!(strategy["rollingUpdate"]["maxUnavailable"], 1);
+    assert_eq!(strategy["rollingUpdate"]["maxSurge"], 0);
+    assert!(r.object("PodDisruptionBudget").is_some());
+    // The anti-affinity names the release's own pods, so it spreads them.
+    let term = &deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        ["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    assert_eq!(
+        term["labelSelector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"],
+        "the example's anti-affinity must select the pods of the release it is installed as"
+    );
+    // Every pod joins the flow's group under its own name.
+    let env = r.pod_env();
+    let id = env
+        .iter()
+        .find(|(name, _)| name == "STRAIT_INSTANCE_ID")
+        .expect("an instance id");
+    assert!(id.1.starts_with("strait-scale-out-"), "{id:?}");
+}
+
 /// The unit files, each with the name systemd would load it under.
 fn units() -> Vec<(String, String)> {
     ["strait.service", "strait@.service"]
@@ -455,9 +504,12 @@ fn every_command_line_in_deploy_runs_a_real_strait_subcommand() {
     let (_, single) = &units()[0];
     assert_eq!(exec_start(single)[1..], ["run", "--config", "/etc/strait/strait.toml"]);
     assert!(single.contains("EnvironmentFile=-/etc/default/strait\n"));
+    assert!(single.contains("\nEnvironment=STRAIT_INSTANCE_ID=%H\n"));
     let (_, template) = &units()[1];
     assert_eq!(exec_start(template)[1..], ["run", "--config", "/etc/strait/%i.toml"]);
     assert!(template.contains("EnvironmentFile=-/etc/default/strait-%i\n"));
+    // One id per host and instance, the same across restarts.
+    assert!(template.contains("\nEnvironment=STRAIT_INSTANCE_ID=%H-%i\n"));
 
     // The pod.
     for r in renderings() {
