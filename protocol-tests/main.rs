@@ -25,5 +25,6 @@ mod proxy_fds;
 mod proxy_leaders;
 mod proxy_listeners;
 mod reload;
+mod scale_out;
 mod security;
 mod stalls;
