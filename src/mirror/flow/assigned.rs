@@ -89,35 +89,36 @@ impl Flow {
         tracing::info!(flow = %self.cfg.name, partitions = keys.len(), "releasing partitions the group moved elsewhere");
     }
 
-    /// Drops the released partitions once none has a forward under way (or the
-    /// release took too long), after committing what the target acknowledged of them.
-    pub(super) async fn settle_releases(&mut self) -> Result<(), MirrorError> {
+    /// Drops the released partitions once none has a forward under way and what the
+    /// target acknowledged of them is committed, or once the release took too long.
+    /// A commit the group refuses (it is rebalancing) is tried again, in the next
+    /// generation if need be: this process still claims the partitions when it joins
+    /// again meanwhile, so nobody else starts them before their progress is stored.
+    pub(super) fn settle_releases(&mut self) {
         let Some(started) = self.release_started else {
-            return Ok(());
+            return;
         };
-        let releasing: Vec<Key> = self
+        let releasing: BTreeSet<Key> = self
             .partitions
             .iter()
             .filter(|(_, s)| s.releasing)
             .map(|(k, _)| k.clone())
             .collect();
         let busy = releasing.iter().any(|k| self.partitions[k].in_flight);
-        if busy && started.elapsed() < RELEASE_WITHIN {
-            return Ok(());
+        let uncommitted = self.commits.busy() || self.uncommitted.iter().any(|(k, _)| releasing.contains(k));
+        if (busy || uncommitted) && started.elapsed() < RELEASE_WITHIN {
+            return;
         }
-        if busy {
-            tracing::warn!(flow = %self.cfg.name, waited = ?started.elapsed(), "released partitions still have forwards under way; dropping them anyway (their new owner may copy those batches again)");
+        if busy || uncommitted {
+            tracing::warn!(flow = %self.cfg.name, waited = ?started.elapsed(), forwards_under_way = busy, progress_uncommitted = uncommitted, "released partitions could not finish in time; dropping them anyway (their new owner copies the unfinished batches again)");
         }
-        self.commit_all().await?;
         for key in &releasing {
             self.drop_partition(key);
         }
-        // Progress a refused commit left for them is not this process's to commit now.
         self.uncommitted.retain(|(k, _)| !releasing.contains(k));
         self.release_started = None;
-        tracing::info!(flow = %self.cfg.name, partitions = releasing.len(), "released partitions");
+        tracing::info!(flow = %self.cfg.name, partitions = releasing.len(), "released partitions, their progress committed");
         self.show_owned();
-        Ok(())
     }
 
     /// Forgets a partition, keeping its producer sequence for when it comes back.

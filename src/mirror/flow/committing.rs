@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument as _;
@@ -29,12 +29,23 @@ pub(super) struct Committed {
 #[derive(Default)]
 pub(super) struct Commits {
     task: JoinSet<Committed>,
+    /// After the group refused a commit (it is rebalancing): no new one before then.
+    refused_until: Option<Instant>,
 }
+
+/// How long a commit the group refused waits before it is tried again: a rebalance
+/// takes seconds, and asking in a tight loop meanwhile only loads the coordinator.
+const REFUSED_PAUSE: Duration = Duration::from_millis(250);
 
 impl Commits {
     /// The commit under way, once it finishes; `None` at once when none is.
     pub(super) async fn next(&mut self) -> Option<Result<Committed, JoinError>> {
         self.task.join_next().await
+    }
+
+    /// Whether a commit is under way.
+    pub(super) fn busy(&self) -> bool {
+        !self.task.is_empty()
     }
 }
 
@@ -46,6 +57,9 @@ impl Flow {
             return;
         }
         if !self.forwards.is_empty() && self.committed_at.elapsed() < COMMIT_EVERY {
+            return;
+        }
+        if self.commits.refused_until.is_some_and(|t| Instant::now() < t) {
             return;
         }
         self.committed_at = Instant::now();
@@ -94,6 +108,7 @@ impl Flow {
                 return Err(self.err(e));
             }
             tracing::debug!(flow = %self.cfg.name, error = %e, partitions = advanced.len(), "the group refused a progress commit; it is tried again");
+            self.commits.refused_until = Some(Instant::now() + REFUSED_PAUSE);
             let again = advanced
                 .into_iter()
                 .filter(|(key, generation, _)| self.partitions.get(key).is_some_and(|s| s.generation == *generation))
@@ -123,15 +138,6 @@ impl Flow {
             Some(done) => self.on_committed(done),
             None => Ok(()),
         }
-    }
-
-    /// Commits every acknowledged position now, after the commit under way: for a stop.
-    pub(super) async fn commit_all(&mut self) -> Result<(), MirrorError> {
-        self.settle_commit().await?;
-        if self.uncommitted.is_empty() {
-            return Ok(());
-        }
-        self.commit_uncommitted().await
     }
 
     /// Sets one partition's progress now, after the commit under way (which may carry

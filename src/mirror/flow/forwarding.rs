@@ -9,7 +9,7 @@ use crate::mirror::metrics::{kind, ErrorLabels, FlowLabels, ForwardStats};
 use crate::mirror::queued::Taken;
 use crate::mirror::MirrorError;
 
-use super::{Flow, SHUTDOWN_GRACE};
+use super::{Event, Flow, SHUTDOWN_GRACE, TICK};
 
 impl Flow {
     /// Starts forwarding decided batches; with none to forward (control batches,
@@ -156,24 +156,34 @@ impl Flow {
         }
     }
 
-    /// Lets the forwards under way finish within the grace period and commits what the
-    /// target acknowledged; the rest is copied again after a restart.
+    /// Lets the forwards under way finish and commits what the target acknowledged,
+    /// within the grace period; the rest is copied again after a restart. The flow's
+    /// group is still served meanwhile: a commit refused while it rebalances is tried
+    /// again in the next generation, so a stop leaves no acknowledged progress behind.
     pub(super) async fn drain(&mut self) -> Result<(), MirrorError> {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while !self.forwards.is_empty() {
-            match tokio::time::timeout_at(deadline, self.forwards.finished(true)).await {
-                Ok(Ok(done)) => self.on_forwarded(done).await?,
-                Ok(Err(panic)) => {
-                    tracing::error!(flow = %self.cfg.name, %panic, "a forward panicked while the flow stopped");
-                    break;
-                }
-                Err(_) => {
-                    tracing::warn!(flow = %self.cfg.name, "forwards did not finish within the grace period; their data will be copied again on restart");
-                    self.forwards.abandon();
-                    break;
-                }
+        loop {
+            if self.forwards.is_empty() && self.uncommitted.is_empty() && !self.commits.busy() {
+                return Ok(());
             }
+            let event = tokio::select! {
+                done = self.forwards.finished(true), if !self.forwards.is_empty() => Event::Forwarded(done),
+                Some(done) = self.commits.next() => Event::Committed(done),
+                Some(next) = self.membership.next() => Event::Member(next),
+                _ = tokio::time::sleep(TICK) => Event::Tick,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            self.handle(event).await?;
+            self.settle_releases();
+            self.commit_due();
         }
-        self.commit_all().await
+        if !self.forwards.is_empty() {
+            tracing::warn!(flow = %self.cfg.name, "forwards did not finish within the grace period; their data will be copied again on restart");
+            self.forwards.abandon();
+        }
+        if !self.uncommitted.is_empty() {
+            tracing::warn!(flow = %self.cfg.name, partitions = self.uncommitted.len(), "acknowledged progress could not be committed within the grace period; that data will be copied again on restart");
+        }
+        Ok(())
     }
 }

@@ -315,7 +315,7 @@ impl Flow {
                 }
             };
             self.handle(event).await?;
-            self.settle_releases().await?;
+            self.settle_releases();
             self.commit_due();
             self.check_health();
         }

@@ -58,6 +58,11 @@ pub(super) struct Task {
     pub(super) rates: Rates,
 }
 
+/// How long the leader lets the other members send their SyncGroup first. Kafka does
+/// not need it, but librdkafka's mock cluster refuses a member's SyncGroup that comes
+/// after the leader's, and a member that keeps losing that race never gets partitions.
+const LEADER_SYNC_DELAY: Duration = Duration::from_millis(300);
+
 /// How the steady part of a generation ended.
 enum Then {
     Rejoin,
@@ -100,6 +105,9 @@ impl Task {
                 true => self.lead(&joined, &universe),
                 false => Vec::new(),
             };
+            if joined.leader && joined.members.len() > 1 {
+                tokio::time::sleep(LEADER_SYNC_DELAY).await;
+            }
             let partitions = match self.sync(&joined, assignments).await? {
                 Some(partitions) => partitions,
                 None => {
@@ -195,12 +203,49 @@ impl Task {
                 Bytes::from(encode_assignment(&Assignment::Refused(refused))),
             ));
         }
+        for stale in self.merge_stale(joined, &mut owned) {
+            let nothing = Assignment::Partitions(BTreeSet::new());
+            out.push((stale, Bytes::from(encode_assignment(&nothing))));
+        }
         let plan = assign(&owned, &rates, universe);
         tracing::info!(flow = %self.flow, generation = joined.generation.id, members = owned.len(), partitions = universe.len(), withheld = plan.withheld, "assigned the flow's partitions as the group's leader");
         for (member, keys) in plan.assigned {
             out.push((member, Bytes::from(encode_assignment(&Assignment::Partitions(keys)))));
         }
         out
+    }
+
+    /// A coordinator that does not replace a static member which joined again under
+    /// its instance id (librdkafka's mock cluster keeps the old one until its session
+    /// ends) lists the instance twice. The last listed joined last and is taken as the
+    /// live one: it inherits what the others claimed, so the instance's partitions are
+    /// neither withheld for a process that is gone nor moved to others meanwhile. The
+    /// others are returned, to be given nothing.
+    fn merge_stale(&self, joined: &Joined, owned: &mut BTreeMap<String, BTreeSet<Key>>) -> Vec<String> {
+        let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
+        for m in joined.members.iter().filter(|m| owned.contains_key(&m.member_id)) {
+            if let Some(instance) = m.group_instance_id.as_deref() {
+                latest.insert(instance, &m.member_id);
+            }
+        }
+        let mut stale = Vec::new();
+        for m in &joined.members {
+            let Some(instance) = m.group_instance_id.as_deref() else {
+                continue;
+            };
+            let live = latest.get(instance).copied();
+            if live.is_none() || live == Some(m.member_id.as_str()) {
+                continue;
+            }
+            let Some(claims) = owned.remove(&m.member_id) else {
+                continue;
+            };
+            let live = live.expect("checked above").to_owned();
+            owned.entry(live.clone()).or_default().extend(claims);
+            tracing::info!(flow = %self.flow, %instance, stale = %m.member_id, live = %live, "two members share an instance id; the one that joined last is taken as the live one");
+            stale.push(m.member_id.clone());
+        }
+        stale
     }
 
     fn record(&self, joined: &Joined, owned: &BTreeSet<Key>, partitions: &BTreeSet<Key>, began: Instant) {
