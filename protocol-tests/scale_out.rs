@@ -840,3 +840,43 @@ fn rolling_restart_keeps_unmoved_partitions_flowing() {
         assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
     }
 }
+
+/// Tansu's group coordinator too: two processes with Tansu as the target share a flow
+/// half and half, and every record arrives once. (Tansu numbers generations from 0.)
+#[test]
+fn two_processes_share_a_flow_whose_target_is_tansu() {
+    let topic = "so.tansu";
+    let flow = "tansu";
+    let mut source = MockCluster::start(3);
+    source.command(&format!("topic {topic} {PARTITIONS}"));
+    let target = Tansu::start();
+    let members: Vec<Member> = ["a", "b"]
+        .into_iter()
+        .map(|id| start_by_flags(&source.bootstrap, &target.bootstrap, "so\\.tansu", flow, id))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let shares: Vec<f64> = members
+            .iter()
+            .map(|m| share(m, flow).map_or(0.0, |s| s.partitions))
+            .collect();
+        if shares == [32.0, 32.0] {
+            eprintln!("scale-out tansu: halves after {:.1} s", started.elapsed().as_secs_f64());
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no even share on Tansu: {shares:?}\n{}",
+            log_tails(&members)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let total = 6_400;
+    produce_numbered(&source.bootstrap, topic, total);
+    let got = consume_within(&target.bootstrap, &[topic], 2 * total, "read_committed", 6);
+    let duplicates = complete(got.iter().map(|r| (r.p, seq_of(r))), total as u64);
+    assert_eq!(duplicates, 0, "records copied twice with a stable group of two");
+    for m in members {
+        assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
+    }
+}
