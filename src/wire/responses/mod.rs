@@ -8,10 +8,13 @@
 
 mod body;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod describe_configs;
+pub mod end_txn;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;
@@ -24,6 +27,7 @@ pub mod offset_fetch;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 #[cfg(test)]
 mod testing;
@@ -80,7 +84,7 @@ fn decode_counted<D: Decode>(body: &[u8], version: i16) -> Result<(D, usize), Wi
 }
 
 /// The api keys of every response decoded here.
-pub const API_KEYS: [ApiKey; 16] = [
+pub const API_KEYS: [ApiKey; 20] = [
     ApiKey::ApiVersions,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
@@ -97,6 +101,10 @@ pub const API_KEYS: [ApiKey; 16] = [
     ApiKey::SyncGroup,
     ApiKey::Heartbeat,
     ApiKey::LeaveGroup,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::EndTxn,
 ];
 
 /// Decodes `body` as the response to `api_key` at `version` and drops the result: one
@@ -121,6 +129,10 @@ pub fn decode_by_key(api_key: i16, version: i16, body: &[u8]) -> Result<(), Wire
         SyncGroup => decode::<sync_group::SyncGroupResponse>(body, version).map(drop),
         Heartbeat => decode::<heartbeat::HeartbeatResponse>(body, version).map(drop),
         LeaveGroup => decode::<leave_group::LeaveGroupResponse>(body, version).map(drop),
+        AddPartitionsToTxn => decode::<add_partitions_to_txn::AddPartitionsToTxnResponse>(body, version).map(drop),
+        AddOffsetsToTxn => decode::<add_offsets_to_txn::AddOffsetsToTxnResponse>(body, version).map(drop),
+        TxnOffsetCommit => decode::<txn_offset_commit::TxnOffsetCommitResponse>(body, version).map(drop),
+        EndTxn => decode::<end_txn::EndTxnResponse>(body, version).map(drop),
         _ => Err(WireError::UnknownApiKey(api_key)),
     }
 }
