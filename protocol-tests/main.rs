@@ -28,3 +28,4 @@ mod reload;
 mod scale_out;
 mod security;
 mod stalls;
+mod transactions_client;

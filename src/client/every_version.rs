@@ -9,7 +9,8 @@ use kafka_protocol::protocol::Request;
 use super::fetch::{FetchOptions, FetchSpec, Isolation};
 use super::group_member::{self, Generation, MemberOptions};
 use super::group_offsets::{self, Position};
-use super::{admin, fetch, metadata, offsets, producer_id};
+use super::producer_id::ProducerIdentity;
+use super::{admin, fetch, metadata, offsets, producer_id, transactions};
 use crate::wire::fetch::{MAX_VERSION as FETCH_MAX, MIN_VERSION as FETCH_MIN};
 use crate::wire::message::encode_request;
 
@@ -51,7 +52,7 @@ fn every_request_strait_sends_encodes_at_every_version_it_may_choose() {
     encodes_at_every_version("ListOffsets", offsets::VERSIONS, |_| offsets::request("a", 3, -2));
     encodes_at_every_version("InitProducerId", producer_id::VERSIONS, |_| producer_id::request());
     encodes_at_every_version("FindCoordinator", group_offsets::FIND_COORDINATOR, |_| {
-        group_offsets::coordinator_request("g")
+        group_offsets::coordinator_request(group_offsets::GROUP_KEY, "g")
     });
     let positions = [Position {
         topic: "a".into(),
@@ -105,4 +106,52 @@ fn every_request_strait_sends_encodes_at_every_version_it_may_choose() {
         admin::describe_configs_request("a")
     });
     encodes_at_every_version("ApiVersions", (0, 3), |_| ApiVersionsRequest::default());
+}
+
+#[test]
+fn every_transactional_request_encodes_at_every_version_it_may_choose() {
+    encodes_at_every_version(
+        "FindCoordinator (transaction)",
+        group_offsets::FIND_TRANSACTION_COORDINATOR,
+        |_| group_offsets::coordinator_request(group_offsets::TRANSACTION_KEY, "flow-a-0"),
+    );
+    encodes_at_every_version("InitProducerId (transactional)", producer_id::VERSIONS, |_| {
+        producer_id::transactional_request("flow-a-0", 60_000)
+    });
+    let producer = ProducerIdentity { id: 1000, epoch: 3 };
+    let partitions = [("a".to_owned(), 0), ("a".to_owned(), 1), ("b".to_owned(), 2)];
+    encodes_at_every_version("AddPartitionsToTxn", transactions::ADD_PARTITIONS_TO_TXN, |_| {
+        transactions::add_partitions_request("flow-a-0", producer, &partitions)
+    });
+    encodes_at_every_version("AddOffsetsToTxn", transactions::ADD_OFFSETS_TO_TXN, |_| {
+        transactions::add_offsets_request("flow-a-0", producer, "g")
+    });
+    let positions = [Position {
+        topic: "a".into(),
+        partition: 3,
+        offset: 42,
+        metadata: "m".into(),
+    }];
+    let members = [
+        Generation {
+            id: 4,
+            member_id: "m-1".into(),
+            instance_id: Some("host-a".into()),
+        },
+        Generation {
+            id: -1,
+            member_id: String::new(),
+            instance_id: None,
+        },
+    ];
+    for member in &members {
+        encodes_at_every_version("TxnOffsetCommit", transactions::TXN_OFFSET_COMMIT, |v| {
+            transactions::txn_offset_commit_request("flow-a-0", producer, "g", member, &positions, v)
+        });
+    }
+    for commit in [true, false] {
+        encodes_at_every_version("EndTxn", transactions::END_TXN, |_| {
+            transactions::end_request("flow-a-0", producer, commit)
+        });
+    }
 }

@@ -36,10 +36,16 @@ fn kafka_error(
     }
 }
 
-pub(crate) fn coordinator_request(group: &str) -> FindCoordinatorRequest {
+/// What a FindCoordinator key names: a consumer group, or a transactional id.
+pub const GROUP_KEY: i8 = 0;
+pub const TRANSACTION_KEY: i8 = 1;
+/// The key type arrived in version 1; version 0 finds group coordinators only.
+pub(crate) const FIND_TRANSACTION_COORDINATOR: (i16, i16) = (1, 3);
+
+pub(crate) fn coordinator_request(key_type: i8, key: &str) -> FindCoordinatorRequest {
     FindCoordinatorRequest::default()
-        .with_key(StrBytes::from_string(group.to_owned()))
-        .with_key_type(0)
+        .with_key(StrBytes::from_string(key.to_owned()))
+        .with_key_type(key_type)
 }
 
 /// The group coordinator's connection.
@@ -50,9 +56,19 @@ pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connectio
 
 /// The address the group's coordinator advertises.
 pub async fn coordinator_address(cluster: &Cluster, group: &str) -> Result<String, ClientError> {
+    coordinator_address_for(cluster, GROUP_KEY, group).await
+}
+
+/// The address the coordinator of a group (`GROUP_KEY`) or of a transactional id
+/// (`TRANSACTION_KEY`) advertises.
+pub async fn coordinator_address_for(cluster: &Cluster, key_type: i8, key: &str) -> Result<String, ClientError> {
+    let versions = match key_type {
+        GROUP_KEY => FIND_COORDINATOR,
+        _ => FIND_TRANSACTION_COORDINATOR,
+    };
     let conn = cluster.any_connection().await?;
     let (response, _) = conn
-        .request_best(&coordinator_request(group), FIND_COORDINATOR)
+        .request_best(&coordinator_request(key_type, key), versions)
         .await
         .map_err(|e| cluster.net_error(e))?;
     if response.error_code != 0 {

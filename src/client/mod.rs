@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod transactions;
 
 pub use address_map::AddressMap;
 pub use cluster::Cluster;
