@@ -399,6 +399,16 @@ impl Strait {
         signal(&self.child, "HUP");
     }
 
+    /// SIGSTOP: the process is frozen, as by a stalled VM or a long pause.
+    pub fn freeze(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    /// SIGCONT after `freeze`.
+    pub fn thaw(&self) {
+        signal(&self.child, "CONT");
+    }
+
     pub fn kill(mut self) {
         signal(&self.child, "KILL");
         let _ = self.child.wait();

@@ -194,7 +194,13 @@ fn start_by_config(source: &MockCluster, target: &MockCluster, topic: &str, flow
 
 /// Writes `count` numbered records, record i to partition i % 64.
 fn produce_numbered(bootstrap: &str, topic: &str, count: usize) {
+    produce_numbered_from(bootstrap, topic, 0, count);
+}
+
+/// Writes records `start` to `start + count`, record i to partition i % 64.
+fn produce_numbered_from(bootstrap: &str, topic: &str, start: usize, count: usize) {
     let count = count.to_string();
+    let start = start.to_string();
     let partitions = PARTITIONS.to_string();
     run_peer(
         "produce.py",
@@ -205,6 +211,8 @@ fn produce_numbered(bootstrap: &str, topic: &str, count: usize) {
             topic,
             "--count",
             &count,
+            "--start",
+            &start,
             "--partitions",
             &partitions,
             "--compression",
@@ -876,6 +884,70 @@ fn two_processes_share_a_flow_whose_target_is_tansu() {
     let got = consume_within(&target.bootstrap, &[topic], 2 * total, "read_committed", 6);
     let duplicates = complete(got.iter().map(|r| (r.p, seq_of(r))), total as u64);
     assert_eq!(duplicates, 0, "records copied twice with a stable group of two");
+    for m in members {
+        assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
+    }
+}
+
+/// A zombie: a process frozen (SIGSTOP) past its session is dropped by the group, the
+/// other takes all the partitions, and when the frozen one runs again it sees at once
+/// that it was silent for a session, copies nothing more of its old partitions, and
+/// joins again for a new share. Nothing is lost and nothing is copied twice.
+#[test]
+fn a_frozen_process_is_replaced_and_copies_nothing_when_it_thaws() {
+    let topic = "so.frozen";
+    let flow = "frozen";
+    let (source, target) = clusters(topic);
+    let members: Vec<Member> = ["a", "b"]
+        .into_iter()
+        .map(|id| start_by_flags(&source.bootstrap, &target.bootstrap, "so\\.frozen", flow, id))
+        .collect();
+    let before = wait_balanced(&members, flow, Duration::from_secs(60));
+    let batch = 3_200;
+    produce_numbered_from(&source.bootstrap, topic, 0, batch);
+    assert_eq!(
+        consume(&target.bootstrap, &[topic], batch, "read_committed").len(),
+        batch
+    );
+
+    members[1].strait.freeze();
+    let started = Instant::now();
+    loop {
+        let a = share(&members[0], flow);
+        if a.is_some_and(|s| s.partitions == PARTITIONS as f64 && s.generation > before[0].generation) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(SESSION_MS) + Duration::from_secs(15),
+            "a never took the frozen process's partitions: {a:?}\n{}",
+            log_tails(&members)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(share(&members[1], flow).is_none(), "the frozen process still answers");
+    // Written while b is frozen: a copies it all, b must copy none of it.
+    produce_numbered_from(&source.bootstrap, topic, batch, batch);
+    assert_eq!(
+        consume(&target.bootstrap, &[topic], 2 * batch, "read_committed").len(),
+        2 * batch
+    );
+
+    members[1].strait.thaw();
+    let log = &members[1].strait;
+    assert!(
+        log.log_shows_within("stopping its partitions", Duration::from_secs(20)),
+        "the thawed process did not notice it was dropped: {}",
+        log.log_text()
+    );
+    wait_balanced(&members, flow, Duration::from_secs(60));
+    produce_numbered_from(&source.bootstrap, topic, 2 * batch, batch);
+    let total = 3 * batch;
+    let got = consume_within(&target.bootstrap, &[topic], 2 * total, "read_committed", 6);
+    let duplicates = complete(got.iter().map(|r| (r.p, seq_of(r))), total as u64);
+    assert_eq!(
+        duplicates, 0,
+        "the thawed process copied again what its successor had copied"
+    );
     for m in members {
         assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
     }

@@ -123,6 +123,9 @@ impl Flow {
     /// the in-flight bound, but at least one partition's worth, and none starts while
     /// less than that is left, or the whole bound when it is smaller (back-pressure).
     pub(super) fn start_fetches(&mut self) {
+        if self.membership.silenced() {
+            return;
+        }
         let cfg = &self.cfg;
         let floor =
             (cfg.partition_max_bytes.min(cfg.fetch_max_bytes).max(1) as u64).min(cfg.max_in_flight_bytes as u64);

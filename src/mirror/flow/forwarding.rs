@@ -15,6 +15,13 @@ impl Flow {
     /// Starts forwarding decided batches; with none to forward (control batches,
     /// aborted data), acknowledges their progress as it is.
     pub(super) fn forward_or_acknowledge(&mut self, key: Key, decided: Taken) {
+        if self.membership.silenced() {
+            // The group has dropped this process: the partition may be another's now.
+            if let Some(state) = self.partitions.get_mut(&key) {
+                state.rewind();
+            }
+            return;
+        }
         if !decided.batches.is_empty() {
             return self.start_forward(key, decided);
         }

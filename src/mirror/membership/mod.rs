@@ -15,8 +15,9 @@ pub mod messages;
 mod task;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinSet};
@@ -68,8 +69,39 @@ pub enum Next {
 /// watched, as it changes all the time and matters only to the next assignment.
 type Rates = Arc<Mutex<BTreeMap<Key, u64>>>;
 
+/// When the coordinator last answered this member, in milliseconds since `epoch`, and
+/// whether a join is waiting at the coordinator (which holds it for a whole rebalance
+/// and counts the member alive meanwhile).
+#[derive(Clone)]
+struct Answered {
+    epoch: Instant,
+    millis: Arc<AtomicU64>,
+    joining: Arc<AtomicBool>,
+}
+
+impl Answered {
+    fn now(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.millis.store(ms, Ordering::Relaxed);
+    }
+
+    fn joining(&self, waiting: bool) {
+        self.joining.store(waiting, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        if self.joining.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.millis.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
+}
+
 pub struct Membership {
     rates: Rates,
+    answered: Answered,
+    session_timeout: Duration,
     events: mpsc::Receiver<MemberEvent>,
     view: watch::Sender<FlowView>,
     stop: watch::Sender<bool>,
@@ -91,8 +123,14 @@ impl Membership {
         let (view_tx, view_rx) = watch::channel(view);
         let (stop, stop_rx) = watch::channel(false);
         let rates = Rates::default();
+        let answered = Answered {
+            epoch: Instant::now(),
+            millis: Arc::default(),
+            joining: Arc::default(),
+        };
         let task = task::Task {
             rates: rates.clone(),
+            answered: answered.clone(),
             member: GroupMember::new(target, options),
             flow: cfg.name.clone(),
             settings: agreed_settings(cfg),
@@ -105,6 +143,8 @@ impl Membership {
         set.spawn(task.run());
         Membership {
             rates,
+            answered,
+            session_timeout: Duration::from_millis(cfg.session_timeout_ms),
             events,
             view: view_tx,
             stop,
@@ -128,6 +168,14 @@ impl Membership {
             update(view);
             *view != before
         });
+    }
+
+    /// Whether the coordinator has not answered this member for a session timeout: it
+    /// has then dropped the member, whose partitions may be another's already. A
+    /// process that was frozen (SIGSTOP, a stalled VM) sees this the moment it runs
+    /// again, before any heartbeat could tell it, so it copies nothing more of them.
+    pub fn silenced(&self) -> bool {
+        self.answered.silent_for() > self.session_timeout
     }
 
     /// Replaces the measured rates the next join reports.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::assign::assign;
 use super::messages::{decode_assignment, decode_member, encode_assignment, encode_member, Assignment, MemberData};
-use super::{differences, FlowView, MemberEvent, Rates};
+use super::{differences, Answered, FlowView, MemberEvent, Rates};
 use crate::client::group_member::{
     Generation, GroupMember, Joined, FENCED_INSTANCE_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
 };
@@ -56,6 +56,7 @@ pub(super) struct Task {
     pub(super) stop: watch::Receiver<bool>,
     pub(super) metrics: Handles,
     pub(super) rates: Rates,
+    pub(super) answered: Answered,
 }
 
 /// How long the leader lets the other members send their SyncGroup first. Kafka does
@@ -87,11 +88,17 @@ impl Task {
             let began = Instant::now();
             let options = self.member.options();
             tracing::debug!(flow = %self.flow, group = %options.group, instance = ?options.instance_id, session_timeout = ?options.session_timeout, "joining the flow's group");
-            let Some(joined) = self.join().await? else {
+            self.answered.joining(true);
+            let joined = self.join().await;
+            self.answered.joining(false);
+            let Some(joined) = joined? else {
                 return self.leave().await;
             };
             let joined = match joined {
-                Ok(joined) => joined,
+                Ok(joined) => {
+                    self.answered.now();
+                    joined
+                }
                 Err(e) => {
                     self.check_fenced(&e)?;
                     let pause = backoff.pause();
@@ -108,8 +115,14 @@ impl Task {
             if joined.leader && joined.members.len() > 1 {
                 tokio::time::sleep(LEADER_SYNC_DELAY).await;
             }
-            let partitions = match self.sync(&joined, assignments).await? {
-                Some(partitions) => partitions,
+            self.answered.joining(true);
+            let synced = self.sync(&joined, assignments).await;
+            self.answered.joining(false);
+            let partitions = match synced? {
+                Some(partitions) => {
+                    self.answered.now();
+                    partitions
+                }
                 None => {
                     tokio::time::sleep(backoff.pause()).await;
                     continue;
@@ -296,6 +309,7 @@ impl Task {
             }
             let Err(e) = self.member.heartbeat(generation).await else {
                 answered = Instant::now();
+                self.answered.now();
                 continue;
             };
             self.check_fenced(&e)?;
