@@ -201,7 +201,11 @@ def replicate(case, name, count, command, parts=None, delays=None, latency=None,
             if have >= count or proc.poll() is not None or now > deadline or now - moved > 30:
                 break  # done, died, too slow, or no progress for 30 s
             time.sleep(0.2)
-        row["seconds"] = time.monotonic() - t0
+        # The copy is timed from the last poll that saw nothing on the target: start-up
+        # (dials, strait's group join, which a broker holds group.initial.rebalance.delay.ms
+        # on a group's first join) is a cost paid once, reported on its own.
+        row["start_s"] = max((t for t, h in trace if h == 0), default=0.0)
+        row["seconds"] = time.monotonic() - t0 - row["start_s"]
         json.dump(trace, open(os.path.join(WORK, f"{label}.trace.json"), "w"))  # (s, records) per poll
         if proc.poll() is None:
             row["cpu"], row["rss"] = cpu_seconds(proc.pid), peak_rss_mb(proc.pid)
@@ -611,17 +615,20 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
              f"Machine: {os.cpu_count()} cores ({cpu_model()}), Linux {platform.release()}, "
              f"load average at start {started_load}. strait {git_rev()}. Whole run (setup, build, benchmark): {wall:.0f} s.", "",
              "## Replication", "",
-             "| source codec | contender | MB/s | % of TCP ceiling | seconds | CPU s | CPU s / GB | peak RSS MB | correct |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|",
-             f"| — | loopback TCP, iperf3 1 stream (ceiling) | {ceiling['mbps']:.0f} | 100% | 5 | | "
+             "MB/s and seconds are the copy's, from the last look that found nothing on the target to the last record; "
+             "the start-up before it (dials, and strait's join of its group, which the coordinator holds 3 s on a group's "
+             "first join) is the next column. CPU counts both.", "",
+             "| source codec | contender | MB/s | % of TCP ceiling | seconds | start-up s | CPU s | CPU s / GB | peak RSS MB | correct |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+             f"| — | loopback TCP, iperf3 1 stream (ceiling) | {ceiling['mbps']:.0f} | 100% | 5 | | | "
              f"{ceiling['cpu_per_gb']:.2f} (sender + receiver) | | |"]
     for r in rows:
         if r.get("verdict") == "ok":
             mbps = args.size_mb / r["seconds"]
             lines.append(f"| {r['case']} | {r['contender']} | {mbps:.1f} | {100 * mbps / ceiling['mbps']:.1f}% | {r['seconds']:.2f} | "
-                         f"{r['cpu']:.2f} | {r['cpu'] / gb:.2f} | {r['rss']:.1f} | ok ({r['got']} records) |")
+                         f"{r.get('start_s', 0):.1f} | {r['cpu']:.2f} | {r['cpu'] / gb:.2f} | {r['rss']:.1f} | ok ({r['got']} records) |")
         else:
-            lines.append(f"| {r['case']} | {r['contender']} | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
+            lines.append(f"| {r['case']} | {r['contender']} | — | — | — | — | — | — | — | {r.get('verdict', 'FAILED')} |")
     lines += ["", "## Targets", "", "| source codec | target | measured | verdict |", "|---|---|---|---|"]
     for case in args.cases:
         keep, rec, peer = ok.get((case, "strait mirror, keep codec")), ok.get((case, recompress_name(case))), ok.get((case, "peer: librdkafka consume→produce"))
@@ -1069,8 +1076,8 @@ def main():
             log(f"{case}: {name} ...")
             r = replicate(case, name, count, command)
             rows.append(r)
-            log(f"{case}: {name}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s, "
-                f"{args.size_mb / r.get('seconds', 1):.1f} MB/s, CPU {r.get('cpu')} s, RSS {r.get('rss')} MB")
+            log(f"{case}: {name}: {r.get('verdict')} in {r.get('seconds', 0):.2f} s after {r.get('start_s', 0):.1f} s of "
+                f"start-up, {args.size_mb / r.get('seconds', 1):.1f} MB/s, CPU {r.get('cpu')} s, RSS {r.get('rss')} MB")
             if name == recompress_name(case):
                 # The codec's own speed on chunks as large as the batches strait recompressed,
                 # right after it: this machine's speed drifts by a third within minutes.
