@@ -689,9 +689,9 @@ def report(args, ceiling, rows, codecs, proxy_rows, started, wall):
                          f"{fmt(rc, '.2f')} | {fmt(rc and 100 * rc / r['seconds'], '.0f')} |")
     lines += ["", "## Notes", "",
               "- MB = MiB of record payload (key + value + header names and values), the same count for every contender. "
-              "The clock starts when the replicator process is launched and stops at the first 0.2 s poll of the target's "
-              "high watermarks (summed over partitions) that shows every record, so it includes process start-up and "
-              "has a resolution of about 0.2 s.",
+              "The clock starts at the last 0.2 s poll of the target's high watermarks (summed over partitions) that "
+              "shows no record, and stops at the first that shows every record: it leaves out the start-up before the "
+              "first record (its own column) and has a resolution of about 0.2 s.",
               f"- Brokers are librdkafka {librdkafka()} mock clusters, 3 brokers each, fresh per contender. The topic has "
               f"**{PARTS} partitions** on both sides, created up front with `rd_kafka_mock_topic_create` through ctypes "
               "(benches/e2e/mock.py), because the mock answers no CreateTopics and auto-creates only 4 partitions. "
