@@ -952,3 +952,61 @@ fn a_frozen_process_is_replaced_and_copies_nothing_when_it_thaws() {
         assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
     }
 }
+
+/// A fourth process joining three: it takes a quarter of the partitions, each of them
+/// from the process that owned it, and no other partition changes hands; the three
+/// only give up partitions, and none of them copies anything twice.
+#[test]
+fn a_fourth_process_takes_a_quarter_and_nothing_else_moves() {
+    let topic = "so.fourth";
+    let flow = "fourth";
+    let (source, target) = clusters(topic);
+    let mut members: Vec<Member> = ["a", "b", "c"]
+        .into_iter()
+        .map(|id| start_by_flags(&source.bootstrap, &target.bootstrap, "so\\.fourth", flow, id))
+        .collect();
+    let before = wait_balanced(&members, flow, Duration::from_secs(60));
+    let batch = 6_400;
+    produce_numbered_from(&source.bootstrap, topic, 0, batch);
+    assert_eq!(
+        consume(&target.bootstrap, &[topic], batch, "read_committed").len(),
+        batch
+    );
+
+    members.push(start_by_flags(
+        &source.bootstrap,
+        &target.bootstrap,
+        "so\\.fourth",
+        flow,
+        "d",
+    ));
+    let after = wait_balanced(&members, flow, Duration::from_secs(60));
+    let mut given_up = 0.0;
+    for (m, (old, new)) in members.iter().zip(before.iter().zip(&after)) {
+        let lost = old.partitions - new.partitions;
+        // Moves counted since the first assignment: only what it released now.
+        let moved = new.moved - old.moved;
+        assert_eq!(
+            moved, lost,
+            "process {} moved {moved} partitions but its share fell by {lost}: it gained some too",
+            m.id
+        );
+        given_up += lost;
+    }
+    assert_eq!(after[3].partitions, 16.0, "the fourth process's share");
+    assert_eq!(after[3].moved, 16.0, "the fourth process gained only its share");
+    assert_eq!(given_up, 16.0, "a quarter of the partitions moved, nothing else");
+    produce_numbered_from(&source.bootstrap, topic, batch, batch);
+    let total = 2 * batch;
+    let got = consume_within(&target.bootstrap, &[topic], 2 * total, "read_committed", 6);
+    let duplicates = complete(got.iter().map(|r| (r.p, seq_of(r))), total as u64);
+    assert_eq!(duplicates, 0, "the moved partitions were copied twice");
+    eprintln!(
+        "scale-out fourth: shares {:?} -> {:?}, 16 moved, 0 duplicates",
+        before.iter().map(|s| s.partitions).collect::<Vec<_>>(),
+        after.iter().map(|s| s.partitions).collect::<Vec<_>>()
+    );
+    for m in members {
+        assert!(m.strait.stop().success(), "process {} did not stop cleanly", m.id);
+    }
+}
