@@ -7,6 +7,7 @@ to the record count. CPU time and peak RSS come from /proc of the replicator alo
 """
 import argparse
 import datetime
+import glob
 import json
 import math
 import os
@@ -78,15 +79,40 @@ def stop(p, sig=signal.SIGTERM):
             p.wait()
 
 
+def tree(pid):
+    """pid and every process below it: a contender may be several processes (strait-x2)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in glob.glob(f"/proc/{p}/task/*/children"):
+            try:
+                todo += [int(c) for c in open(task).read().split()]
+            except OSError:
+                pass
+    return out
+
+
 def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime, all threads
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, all threads
+    return total / CLK
 
 
 def peak_rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    """The peak RSS of the process, summed over the processes of a contender."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += next(int(l.split()[1]) for l in open(f"/proc/{p}/status") if l.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
 
 
 def free_port():
@@ -320,6 +346,15 @@ def pick_ports(n, taken):
         if not taken.intersection(ports) and all(port_free(p, h) for p in ports for h in ("127.0.0.1", "127.0.0.2")):
             taken.update(ports)
             return ports
+
+
+def strait_two(source, target, label, max_in_flight):
+    """Two `strait run` processes of one flow, sharing its partitions through its group: a
+    shell starts both, hands them a SIGTERM, and waits for both."""
+    one = strait_run(source, target, label, max_in_flight)
+    script = ('"$@" & a=$!; "$@" & b=$!; trap \'kill -TERM $a $b\' TERM; '
+              'wait $a; wait $b')
+    return ["bash", "-c", script, "strait-x2"] + one
 
 
 def strait_run(source, target, label, max_in_flight):
@@ -825,6 +860,8 @@ def librdkafka():
 
 DIM_CONTENDERS = {  # --dim-contenders: name in the tables, command(source, target, expect, label, args)
     "strait": ("strait mirror, keep codec", lambda s, t, n, label, a: strait_run(s, t, label, a.max_in_flight_mb * MB)),
+    "strait-x2": ("strait, keep codec, one flow on 2 processes",
+                  lambda s, t, n, label, a: strait_two(s, t, label, a.max_in_flight_mb * MB)),
     "peer-c": (PEER_C_NAME, lambda s, t, n, label, a: peer_command("peer-c", s, t, n, a.dim_codec)),
     "peer-py": (PEER, lambda s, t, n, label, a: peer_command("peer-py", s, t, n, a.dim_codec)),
 }
@@ -958,6 +995,11 @@ def dims_report(args, rows, idle_rows):
             if key in args.dim_contenders:
                 ratio(f"throughput at target RTT {top} ms, strait / {key} (MB/s)", ok.get(((0, top), rtt_parts, "strait")),
                       ok.get(((0, top), rtt_parts, key)), mbps)
+    for parts in args.partition_counts:
+        one, two = ok.get(((0, 0), parts, "strait")), ok.get(((0, 0), parts, "strait-x2"))
+        if two:
+            ratio(f"throughput at {parts} partitions, one flow on 2 processes / on 1 (MB/s)", two, one, mbps)
+            ratio(f"CPU s per GB at {parts} partitions, 2 processes / 1", two, one, lambda r: r["cpu"] / (mb / 1024))
     if args.partition_counts:
         top = max(args.partition_counts)
         ratio(f"CPU s per GB at {top} partitions, strait / peer-c", ok.get(((0, 0), top, "strait")),
@@ -982,7 +1024,7 @@ def plot_dims(path, args, rows):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    colors = {"strait": "tab:green", "peer-c": "tab:blue", "peer-py": "tab:gray"}
+    colors = {"strait": "tab:green", "strait-x2": "tab:olive", "peer-c": "tab:blue", "peer-py": "tab:gray"}
     for key in args.dim_contenders:
         good = lambda r: r.get("verdict") == "ok" and r["key"] == key
         pts = sorted((r["delays"][0], args.dim_size_mb / r["seconds"]) for r in rows if good(r) and r["delays"][1] == 0
@@ -1038,7 +1080,8 @@ def main():
     dims.add_argument("--idle-warmup", type=float, default=30, help="seconds of start-up before the idle window opens")
     dims.add_argument("--dim-size-mb", type=int, default=128, help="MiB copied by each contender in each row")
     dims.add_argument("--rtt-partitions", type=int, default=64, help="partitions in the round-trip rows")
-    dims.add_argument("--dim-contenders", default="strait,peer-c,peer-py", help="of strait, peer-c, peer-py")
+    dims.add_argument("--dim-contenders", default="strait,peer-c,peer-py",
+                      help="of strait, strait-x2 (one flow on two processes), peer-c, peer-py")
     dims.add_argument("--dim-codec", default="lz4", choices=("lz4", "zstd"), help="the source's codec in these rows")
     dims.add_argument("--latency-rate", type=float, default=200, help="latency probe: records per second")
     dims.add_argument("--latency-seconds", type=float, default=10, help="latency probe: seconds of sending; 0: no probe")
