@@ -11,6 +11,7 @@ mod deploy;
 mod distance;
 mod faults;
 mod golden;
+mod group_fencing;
 mod group_settings;
 mod harness;
 mod metrics;
