@@ -29,7 +29,7 @@ use super::MirrorError;
 use crate::client::group_member::Generation;
 use crate::client::producer_id::{init_producer_id, ProducerIdentity};
 use crate::client::{ClientError, Cluster};
-use crate::mirror::membership::{FlowView, Membership, Next};
+use crate::mirror::membership::{Membership, Next};
 use crate::mirror::settings::FlowSettings;
 
 mod assigned;
@@ -403,7 +403,7 @@ impl Flow {
             .get_or_create(&FlowLabels { flow: cfg.name.clone() })
             .clone();
         let budget = Budget::new(cfg.max_in_flight_bytes as u64, gauge);
-        let membership = Membership::start(target.clone(), &cfg, metrics.clone(), FlowView::default());
+        let membership = Membership::start(target.clone(), &cfg, metrics.clone());
         let mut flow = Flow {
             filter: TopicFilter::new(&cfg),
             health: Health::new(&cfg),

@@ -110,7 +110,7 @@ pub struct Membership {
 
 impl Membership {
     /// Starts joining the flow's group; the first assignment follows as an event.
-    pub fn start(target: Arc<Cluster>, cfg: &FlowSettings, metrics: MirrorMetrics, view: FlowView) -> Membership {
+    pub fn start(target: Arc<Cluster>, cfg: &FlowSettings, metrics: MirrorMetrics) -> Membership {
         let options = MemberOptions {
             group: progress::group(&cfg.name),
             instance_id: cfg.instance_id.clone(),
@@ -120,7 +120,7 @@ impl Membership {
             protocol_name: PROTOCOL_NAME.to_owned(),
         };
         let (events_tx, events) = mpsc::channel(4);
-        let (view_tx, view_rx) = watch::channel(view);
+        let (view_tx, view_rx) = watch::channel(FlowView::default());
         let (stop, stop_rx) = watch::channel(false);
         let rates = Rates::default();
         let answered = Answered {
