@@ -6,15 +6,10 @@
 
 use kafka_protocol::messages::AddPartitionsToTxnRequest;
 
-use super::{Answered, Body, Decode};
+use super::{partition_errors, Answered, Body, Decode};
 use crate::wire::WireError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedPartition {
-    pub topic: String,
-    pub partition_index: i32,
-    pub error_code: i16,
-}
+pub type AddedPartition = partition_errors::PartitionError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddPartitionsToTxnResponse {
@@ -29,21 +24,7 @@ impl Decode for AddPartitionsToTxnResponse {
 
     fn read(b: &mut Body<'_>, _version: i16) -> Result<Self, WireError> {
         let _throttle_time_ms = b.i32()?;
-        let mut partitions = Vec::new();
-        let topics = b.array_len(b.min_string() + b.min_array() + b.min_tags())?;
-        for _ in 0..topics {
-            let topic = b.string()?.unwrap_or_default();
-            let count = b.array_len(4 + 2 + b.min_tags())?;
-            for _ in 0..count {
-                partitions.push(AddedPartition {
-                    topic: topic.clone(),
-                    partition_index: b.i32()?,
-                    error_code: b.i16()?,
-                });
-                b.tagged_fields()?;
-            }
-            b.tagged_fields()?;
-        }
+        let partitions = partition_errors::read(b)?;
         Ok(AddPartitionsToTxnResponse { partitions })
     }
 }

@@ -24,6 +24,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
+pub mod partition_errors;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;

@@ -7,15 +7,10 @@
 
 use kafka_protocol::messages::TxnOffsetCommitRequest;
 
-use super::{Answered, Body, Decode};
+use super::{partition_errors, Answered, Body, Decode};
 use crate::wire::WireError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnCommittedPartition {
-    pub topic: String,
-    pub partition_index: i32,
-    pub error_code: i16,
-}
+pub type TxnCommittedPartition = partition_errors::PartitionError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnOffsetCommitResponse {
@@ -30,21 +25,7 @@ impl Decode for TxnOffsetCommitResponse {
 
     fn read(b: &mut Body<'_>, _version: i16) -> Result<Self, WireError> {
         let _throttle_time_ms = b.i32()?;
-        let mut partitions = Vec::new();
-        let topics = b.array_len(b.min_string() + b.min_array() + b.min_tags())?;
-        for _ in 0..topics {
-            let topic = b.string()?.unwrap_or_default();
-            let count = b.array_len(4 + 2 + b.min_tags())?;
-            for _ in 0..count {
-                partitions.push(TxnCommittedPartition {
-                    topic: topic.clone(),
-                    partition_index: b.i32()?,
-                    error_code: b.i16()?,
-                });
-                b.tagged_fields()?;
-            }
-            b.tagged_fields()?;
-        }
+        let partitions = partition_errors::read(b)?;
         Ok(TxnOffsetCommitResponse { partitions })
     }
 }
