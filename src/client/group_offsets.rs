@@ -116,6 +116,19 @@ pub async fn commit(
     Ok(())
 }
 
+/// Positions grouped by topic, topics in their first appearance's order: commit
+/// requests (plain and transactional) carry them so.
+pub(crate) fn by_topic(positions: &[Position]) -> Vec<(&str, Vec<&Position>)> {
+    let mut topics: Vec<(&str, Vec<&Position>)> = Vec::new();
+    for p in positions {
+        match topics.iter_mut().find(|(t, _)| *t == p.topic) {
+            Some((_, list)) => list.push(p),
+            None => topics.push((&p.topic, vec![p])),
+        }
+    }
+    topics
+}
+
 /// The request at `version`: the instance id goes only where the version has the field.
 pub(crate) fn commit_request(
     group: &str,
@@ -123,22 +136,24 @@ pub(crate) fn commit_request(
     positions: &[Position],
     version: i16,
 ) -> OffsetCommitRequest {
-    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-    for p in positions {
-        let partition = OffsetCommitRequestPartition::default()
-            .with_partition_index(p.partition)
-            .with_committed_offset(p.offset)
-            .with_committed_leader_epoch(-1)
-            .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
-            Some(t) => t.partitions.push(partition),
-            None => topics.push(
-                OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(p.topic.clone())))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
+    let topics = by_topic(positions)
+        .into_iter()
+        .map(|(topic, positions)| {
+            let partitions = positions
+                .into_iter()
+                .map(|p| {
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(p.partition)
+                        .with_committed_offset(p.offset)
+                        .with_committed_leader_epoch(-1)
+                        .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())))
+                })
+                .collect();
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+                .with_partitions(partitions)
+        })
+        .collect();
     OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
         .with_generation_id_or_member_epoch(member.map_or(-1, |m| m.id))

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::error::{ClientError, KafkaCode, COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR};
 use super::group_member::Generation;
-use super::group_offsets::{coordinator_address_for, Position, GROUP_KEY, TRANSACTION_KEY};
+use super::group_offsets::{by_topic, coordinator_address_for, Position, GROUP_KEY, TRANSACTION_KEY};
 use super::producer_id::{self, ProducerIdentity};
 use super::Cluster;
 use crate::wire::batch::ProducerStamp;
@@ -486,22 +486,24 @@ pub(crate) fn txn_offset_commit_request(
     positions: &[Position],
     version: i16,
 ) -> TxnOffsetCommitRequest {
-    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
-    for p in positions {
-        let partition = TxnOffsetCommitRequestPartition::default()
-            .with_partition_index(p.partition)
-            .with_committed_offset(p.offset)
-            .with_committed_leader_epoch(-1)
-            .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == p.topic) {
-            Some(t) => t.partitions.push(partition),
-            None => topics.push(
-                TxnOffsetCommitRequestTopic::default()
-                    .with_name(topic_name(&p.topic))
-                    .with_partitions(vec![partition]),
-            ),
-        }
-    }
+    let topics = by_topic(positions)
+        .into_iter()
+        .map(|(topic, positions)| {
+            let partitions = positions
+                .into_iter()
+                .map(|p| {
+                    TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(p.partition)
+                        .with_committed_offset(p.offset)
+                        .with_committed_leader_epoch(-1)
+                        .with_committed_metadata(Some(StrBytes::from_string(p.metadata.clone())))
+                })
+                .collect();
+            TxnOffsetCommitRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partitions(partitions)
+        })
+        .collect();
     let request = TxnOffsetCommitRequest::default()
         .with_transactional_id(transactional_id(id))
         .with_group_id(GroupId(StrBytes::from_string(group.to_owned())))
